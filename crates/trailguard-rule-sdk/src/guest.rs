@@ -1,0 +1,124 @@
+//! The WebAssembly side of the contract: generated bindings, the decoding of
+//! an event batch, and the adapter from [`Rule`] to the exported resource.
+//!
+//! Used only through [`export_rule!`](crate::export_rule); not public API.
+
+use core::cell::RefCell;
+
+use crate::{Alert, Event, Outcome, Rule, Severity};
+
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "detector",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "trailguard_rule_sdk::guest::bindings",
+    });
+}
+
+pub use bindings::export;
+use bindings::exports::trailguard::detector::rule as wit;
+pub use wit::Guest as RuleGuest;
+pub use wit::RuleInfo as WitRuleInfo;
+
+/// The exported resource: one [`Rule`] value behind a `RefCell`, because the
+/// component model hands methods `&self`.
+pub struct Detector<R>(RefCell<R>);
+
+/// `info` for [`export_rule!`](crate::export_rule).
+pub fn info<R: Rule>() -> WitRuleInfo {
+    let info = R::info();
+    WitRuleInfo {
+        id: info.id,
+        name: info.name,
+        version: info.version,
+        severity: match info.severity {
+            Severity::Low => wit::Severity::Low,
+            Severity::Medium => wit::Severity::Medium,
+            Severity::High => wit::Severity::High,
+            Severity::Critical => wit::Severity::Critical,
+        },
+        risk_score: info.risk_score,
+        mitre_techniques: info.mitre_techniques,
+        description: info.description,
+        default_config: info.default_config,
+    }
+}
+
+fn to_wit(alerts: Vec<Alert>) -> Vec<wit::Alert> {
+    alerts
+        .into_iter()
+        .map(|a| wit::Alert {
+            timestamp_ms: a.timestamp_ms,
+            document: a.document,
+        })
+        .collect()
+}
+
+/// Resolves string-table index `i` of a batch; 0 and out-of-range indices
+/// (which a correct host never sends) read as absent.
+fn string_at<'a>(text: &'a str, offsets: &[u32], i: u32) -> Option<&'a str> {
+    if i == 0 {
+        return None;
+    }
+    let i = i as usize;
+    let start = *offsets.get(i)? as usize;
+    let end = *offsets.get(i + 1)? as usize;
+    text.get(start..end)
+}
+
+fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
+    let s = |i| string_at(&batch.text, &batch.offsets, i);
+    batch
+        .events
+        .iter()
+        .map(|e| Event {
+            timestamp_ms: e.timestamp_ms,
+            event_id: s(e.event_id),
+            event_action: s(e.event_action),
+            event_provider: s(e.event_provider),
+            cloud_region: s(e.cloud_region),
+            cloud_account_id: s(e.cloud_account_id),
+            user_name: s(e.user_name),
+            identity_type: s(e.identity_type),
+            identity_arn: s(e.identity_arn),
+            source_address: s(e.source_address),
+            source_ip: s(e.source_ip),
+            source_as_number: (e.source_as_number != 0).then_some(e.source_as_number),
+            source_as_organization: s(e.source_as_organization),
+            user_agent: s(e.user_agent),
+            error_code: s(e.error_code),
+            user_changes_name: s(e.user_changes_name),
+            outcome: match e.outcome {
+                wit::Outcome::Success => Outcome::Success,
+                wit::Outcome::Failure => Outcome::Failure,
+                wit::Outcome::Unknown => Outcome::Unknown,
+            },
+        })
+        .collect()
+}
+
+impl<R: Rule + 'static> wit::GuestDetector for Detector<R> {
+    fn create(config: String) -> Result<wit::Detector, String> {
+        R::create(&config).map(|rule| wit::Detector::new(Detector(RefCell::new(rule))))
+    }
+
+    fn process(&self, batch: wit::EventBatch) -> Vec<wit::Alert> {
+        let events = decode(&batch);
+        to_wit(self.0.borrow_mut().process(&events))
+    }
+
+    fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
+        to_wit(self.0.borrow_mut().advance(watermark_ms))
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.borrow().snapshot()
+    }
+
+    fn restore(&self, state: Vec<u8>) -> Result<(), String> {
+        self.0.borrow_mut().restore(&state)
+    }
+}

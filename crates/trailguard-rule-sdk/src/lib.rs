@@ -1,0 +1,52 @@
+//! What a trailguard rule is made of.
+//!
+//! A rule is plain Rust: a type that implements [`Rule`] over [`Event`]s and
+//! returns [`Alert`]s. The same type builds natively (for tests and
+//! benchmarks) and, through [`export_rule!`], as a WebAssembly component that
+//! implements the `trailguard:detector` contract in `wit/detector.wit`.
+//!
+//! This crate owns the guest side of the contract: the generated bindings and
+//! the decoding of an event batch's string table. It must not depend on
+//! anything a sandboxed guest cannot have (files, clocks, threads).
+
+mod event;
+mod rule;
+mod timefmt;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod guest;
+
+pub use event::{Event, Outcome};
+pub use rule::{Alert, Rule, RuleInfo, Severity};
+pub use timefmt::format_timestamp_ms;
+
+/// The contract version this SDK implements, as written in `wit/detector.wit`.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Exports a [`Rule`] type as the component's `trailguard:detector/rule`.
+///
+/// Use it once, at the root of a rule crate:
+///
+/// ```ignore
+/// trailguard_rule_sdk::export_rule!(MyRule);
+/// ```
+///
+/// On non-WebAssembly targets it expands to nothing, so the same crate also
+/// builds natively.
+#[macro_export]
+macro_rules! export_rule {
+    ($rule:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Component;
+            impl $crate::guest::RuleGuest for Component {
+                type Detector = $crate::guest::Detector<$rule>;
+                fn info() -> $crate::guest::WitRuleInfo {
+                    $crate::guest::info::<$rule>()
+                }
+            }
+            $crate::guest::export!(Component with_types_in $crate::guest::bindings);
+        };
+    };
+}

@@ -1,0 +1,85 @@
+//! The [`Rule`] trait and the values a rule hands back.
+
+use crate::Event;
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Informational.
+    Low,
+    /// Worth a look.
+    Medium,
+    /// Likely compromise.
+    High,
+    /// Act now.
+    Critical,
+}
+
+impl Severity {
+    /// The lower-case name used in alerts (`"high"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What a rule is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// Stable identifier, e.g. `aws-sensitive-untrusted-asn`.
+    pub id: String,
+    /// Human-readable title.
+    pub name: String,
+    /// The rule's own semantic version.
+    pub version: String,
+    /// Severity of its alerts.
+    pub severity: Severity,
+    /// 0..=100.
+    pub risk_score: u8,
+    /// MITRE ATT&CK technique ids.
+    pub mitre_techniques: Vec<String>,
+    /// What it detects and why.
+    pub description: String,
+    /// The default configuration as JSON.
+    pub default_config: String,
+}
+
+/// A finding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// `@timestamp` of the alert, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The rule's own fields, as a JSON object with ECS / Elastic names.
+    pub document: String,
+}
+
+/// A detection rule: stateful, deterministic, and blind to everything but
+/// the events it is given.
+///
+/// The host calls [`Rule::process`] with batches in arrival order (which is
+/// not event-time order) and [`Rule::advance`] when event time has moved on.
+pub trait Rule: Sized {
+    /// The rule's identity and defaults.
+    fn info() -> RuleInfo;
+
+    /// Builds a detector from a JSON configuration; `""` means the defaults.
+    /// The error names the offending key.
+    fn create(config: &str) -> Result<Self, String>;
+
+    /// Consumes a batch of events.
+    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert>;
+
+    /// No event older than `watermark_ms` is expected any more; `i64::MAX`
+    /// means the input has ended.
+    fn advance(&mut self, watermark_ms: i64) -> Vec<Alert>;
+
+    /// Serializes the whole state.
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replaces the state with one from [`Rule::snapshot`].
+    fn restore(&mut self, state: &[u8]) -> Result<(), String>;
+}

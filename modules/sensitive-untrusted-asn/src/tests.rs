@@ -1,0 +1,306 @@
+//! The rule at every boundary of the spec.
+
+use serde_json::Value;
+use trailguard_rule_sdk::{Event, Outcome, Rule};
+
+use crate::SensitiveUntrustedAsn;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// 2026-04-22T10:00:00Z, an evaluation hour.
+const T: i64 = 1_776_852_000_000;
+
+const AMAZON: &str = "Amazon.com, Inc.";
+const ISP: &str = "Comcast Cable Communications, LLC";
+
+/// An event with owned strings, turned into an [`Event`] on demand.
+#[derive(Clone)]
+struct Ev {
+    t: i64,
+    user: Option<String>,
+    identity_type: Option<String>,
+    action: String,
+    org: Option<String>,
+    asn: Option<u32>,
+    outcome: Outcome,
+    id: String,
+}
+
+fn ev(t: i64, action: &str, org: &str) -> Ev {
+    Ev {
+        t,
+        user: Some("ci-deploy".into()),
+        identity_type: Some("AssumedRole".into()),
+        action: action.into(),
+        org: Some(org.into()),
+        asn: None,
+        outcome: Outcome::Success,
+        id: format!("{t}-{action}-{org}"),
+    }
+}
+
+fn view(e: &Ev) -> Event<'_> {
+    Event {
+        event_id: Some(&e.id),
+        event_action: Some(&e.action),
+        user_name: e.user.as_deref(),
+        identity_type: e.identity_type.as_deref(),
+        source_ip: Some("203.0.113.9"),
+        source_as_number: e.asn,
+        source_as_organization: e.org.as_deref(),
+        user_agent: Some("aws-cli/2.15"),
+        outcome: e.outcome,
+        ..Event::at(e.t)
+    }
+}
+
+/// `n` trusted calls spread over the day before `T - 2h`.
+fn trusted(n: usize) -> Vec<Ev> {
+    (0..n as i64)
+        .map(|i| ev(T - 2 * HOUR - DAY + i * 60_000, "DescribeInstances", AMAZON))
+        .collect()
+}
+
+/// The canonical attack: 198 trusted calls, then two sensitive calls from an
+/// ISP 30 minutes before T. Ratio 2/200 = 0.01 exactly.
+fn attack() -> Vec<Ev> {
+    let mut events = trusted(198);
+    events.push(ev(T - HOUR / 2, "GetCallerIdentity", ISP));
+    events.push(ev(T - HOUR / 2 + 1000, "ListBuckets", ISP));
+    events
+}
+
+fn run_with(config: &str, events: &[Ev]) -> Vec<(i64, Value)> {
+    let mut rule = SensitiveUntrustedAsn::create(config).expect("valid config");
+    let views: Vec<Event<'_>> = events.iter().map(view).collect();
+    assert!(rule.process(&views).is_empty());
+    rule.advance(i64::MAX)
+        .into_iter()
+        .map(|a| (a.timestamp_ms, serde_json::from_str(&a.document).expect("JSON")))
+        .collect()
+}
+
+fn run(events: &[Ev]) -> Vec<(i64, Value)> {
+    run_with("", events)
+}
+
+fn hours(alerts: &[(i64, Value)]) -> Vec<i64> {
+    alerts.iter().map(|(t, _)| *t).collect()
+}
+
+#[test]
+fn canonical_attack_alerts_once_at_the_next_hour() {
+    let alerts = run(&attack());
+    assert_eq!(hours(&alerts), vec![T]);
+    let doc = &alerts[0].1;
+    assert_eq!(doc["user.name"], "ci-deploy");
+    assert_eq!(doc["aws.cloudtrail.user_identity.type"], "AssumedRole");
+    assert_eq!(doc["Esql.total_events_all_asns"], 200);
+    assert_eq!(doc["Esql.trusted_cloud_event_count"], 198);
+    assert_eq!(doc["Esql.untrusted_event_count"], 2);
+    assert_eq!(doc["Esql.untrusted_suspicious_count"], 2);
+    assert_eq!(doc["Esql.rare_asn_ratio"], 0.01);
+    assert_eq!(doc["Esql.count_distinct_asns"], 2);
+    assert_eq!(doc["Esql.src_asn_values"], serde_json::json!([AMAZON, ISP]));
+    assert_eq!(
+        doc["Esql.untrusted_suspicious_actions"],
+        serde_json::json!(["GetCallerIdentity", "ListBuckets"])
+    );
+    assert_eq!(doc["Esql.unique_action_from_untrusted_asn"], 2);
+    assert_eq!(doc["Esql.has_trusted_cloud_asn"], true);
+    assert_eq!(doc["Esql.most_recent_low_asn_day"], "2026-04-22T09:30:01Z");
+    let listed = doc["trailguard.untrusted_events"].as_array().expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["event.action"], "ListBuckets");
+    assert_eq!(doc["trailguard.untrusted_events_truncated"], false);
+}
+
+#[test]
+fn ratio_just_above_one_percent_does_not_alert() {
+    let mut events = attack();
+    events.remove(0); // 197 trusted + 2 untrusted: 2/199 > 0.01
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn one_distinct_sensitive_action_is_not_enough() {
+    let mut events = attack();
+    let last = events.len() - 1;
+    events[last].action = "GetCallerIdentity".into();
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn non_sensitive_untrusted_action_does_not_count() {
+    let mut events = attack();
+    let last = events.len() - 1;
+    events[last].action = "DescribeInstances".into();
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn five_organizations_alert_six_do_not() {
+    let mut events = attack();
+    // Three more trusted organizations: 5 distinct with the ISP.
+    events[0].org = Some("Google LLC".into());
+    events[1].org = Some("Microsoft Corporation".into());
+    events[2].org = Some("MongoDB, Inc.".into());
+    let alerts = run(&events);
+    assert_eq!(hours(&alerts), vec![T]);
+    assert_eq!(alerts[0].1["Esql.count_distinct_asns"], 5);
+    // A sixth, still trusted by prefix.
+    events[3].org = Some("Amazon Data Services NoVa".into());
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn newest_untrusted_exactly_one_hour_before_t_still_alerts() {
+    let mut events = trusted(198);
+    events.push(ev(T - 2 * HOUR + 1, "GetCallerIdentity", ISP));
+    events.push(ev(T - HOUR, "ListBuckets", ISP));
+    // At T - 1h (latest = T - 1h >= T - 2h) and at T (latest = T - 1h >= T - 1h).
+    assert_eq!(hours(&run(&events)), vec![T - HOUR, T]);
+
+    let last = events.len() - 1;
+    events[last].t = T - HOUR - 1;
+    assert_eq!(hours(&run(&events)), vec![T - HOUR]);
+}
+
+#[test]
+fn window_includes_exactly_t_minus_7_days_and_exactly_t() {
+    let mut events = trusted(197);
+    events.push(ev(T - 7 * DAY, "DescribeInstances", AMAZON));
+    events.push(ev(T - HOUR / 2, "GetCallerIdentity", ISP));
+    events.push(ev(T, "ListBuckets", ISP));
+    // Window of T holds both boundary events: 198 trusted, 200 total.
+    let alerts = run(&events);
+    assert_eq!(hours(&alerts)[0], T);
+    assert_eq!(alerts[0].1["Esql.total_events_all_asns"], 200);
+
+    // One millisecond older and the trusted event falls out: 2/199 > 1%.
+    let boundary = events.len() - 3;
+    events[boundary].t = T - 7 * DAY - 1;
+    assert!(!hours(&run(&events)).contains(&T));
+}
+
+#[test]
+fn event_just_after_t_belongs_to_the_next_evaluation() {
+    let mut events = attack();
+    let last = events.len() - 1;
+    events[last].t = T + 1;
+    assert_eq!(hours(&run(&events)), vec![T + HOUR]);
+}
+
+#[test]
+fn failed_calls_are_ignored() {
+    let mut events = attack();
+    let last = events.len() - 1;
+    events[last].outcome = Outcome::Failure;
+    assert!(run(&events).is_empty());
+    events[last].outcome = Outcome::Unknown;
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn amazon_prefix_is_case_sensitive_by_default() {
+    let mut events = attack();
+    for e in events.iter_mut().filter(|e| e.org.as_deref() == Some(AMAZON)) {
+        e.org = Some("AMAZON-02".into());
+        e.asn = Some(16509);
+    }
+    assert!(run(&events).is_empty());
+    // The improved preset trusts by AS number.
+    assert_eq!(hours(&run_with(r#"{"preset":"improved"}"#, &events)), vec![T]);
+}
+
+#[test]
+fn events_without_organization_or_user_are_not_counted() {
+    let mut events = attack();
+    events[0].org = None;
+    assert!(run(&events).is_empty(), "197 trusted + 2 untrusted");
+    let mut events = attack();
+    events[0].user = None;
+    assert!(run(&events).is_empty());
+}
+
+#[test]
+fn groups_by_user_name_and_identity_type() {
+    // Same role name, another identity type: a different group, so each
+    // group lacks something.
+    let mut events = attack();
+    let last = events.len() - 1;
+    events[last].identity_type = Some("IAMUser".into());
+    assert!(run(&events).is_empty());
+    // A missing identity type is a group of its own.
+    events[last].identity_type = None;
+    assert!(run(&events).is_empty());
+    // All present under one key: one alert.
+    for e in &mut events {
+        e.identity_type = None;
+    }
+    let alerts = run(&events);
+    assert_eq!(hours(&alerts), vec![T]);
+    assert_eq!(alerts[0].1["aws.cloudtrail.user_identity.type"], Value::Null);
+}
+
+#[test]
+fn every_threshold_is_configurable() {
+    let mut events = attack();
+    events.truncate(150); // 148 trusted... and no untrusted
+    events.push(ev(T - HOUR / 2, "GetCallerIdentity", ISP));
+    assert!(run(&events).is_empty());
+    let lenient = r#"{"min_trusted_events":50,"max_untrusted_ratio":0.5,"min_distinct_sensitive_actions":1}"#;
+    assert_eq!(hours(&run_with(lenient, &events)), vec![T]);
+    let custom_list = r#"{"sensitive_actions":["DescribeInstances"]}"#;
+    assert!(run_with(custom_list, &attack()).is_empty());
+}
+
+#[test]
+fn arrival_order_does_not_matter() {
+    let mut events = attack();
+    events.reverse();
+    assert_eq!(hours(&run(&events)), vec![T]);
+}
+
+#[test]
+fn watermark_controls_when_evaluations_run() {
+    let events = attack();
+    let views: Vec<Event<'_>> = events.iter().map(view).collect();
+    let mut rule = SensitiveUntrustedAsn::create("").expect("defaults");
+    rule.process(&views);
+    assert!(rule.advance(T).is_empty(), "T runs only once the watermark passes it");
+    assert_eq!(rule.advance(T + 1).len(), 1);
+    assert!(rule.advance(i64::MAX).is_empty(), "an evaluation runs once");
+}
+
+#[test]
+fn snapshot_and_restore_carry_the_window() {
+    let events = attack();
+    let views: Vec<Event<'_>> = events.iter().map(view).collect();
+    let (first, second) = views.split_at(100);
+    let mut before = SensitiveUntrustedAsn::create("").expect("defaults");
+    before.process(first);
+    let state = before.snapshot();
+    let mut after = SensitiveUntrustedAsn::create("").expect("defaults");
+    after.restore(&state).expect("restores");
+    after.process(second);
+    let alerts = after.advance(i64::MAX);
+    assert_eq!(alerts.len(), 1);
+    assert!(after.restore(b"\xff\xff garbage").is_err());
+}
+
+#[test]
+fn old_slots_are_swept() {
+    let mut rule = SensitiveUntrustedAsn::create("").expect("defaults");
+    let old: Vec<Ev> = (0..10)
+        .map(|i| Ev {
+            user: Some(format!("user-{i}")),
+            ..ev(T - 30 * DAY, "DescribeInstances", AMAZON)
+        })
+        .collect();
+    let views: Vec<Event<'_>> = old.iter().map(view).collect();
+    rule.process(&views);
+    assert_eq!(rule.0.identities(), 10);
+    rule.advance(T);
+    assert_eq!(rule.0.identities(), 0);
+}

@@ -1,0 +1,346 @@
+//! Per-identity sliding-window aggregates and the hourly evaluation.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use trailguard_rule_sdk::{Alert, Event, Outcome, format_timestamp_ms};
+
+use crate::Config;
+
+/// `(user.name, identity type)`; a missing identity type is its own group.
+type GroupKey = (String, Option<String>);
+
+/// An untrusted event, kept so an alert can list it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct UntrustedEvent {
+    timestamp_ms: i64,
+    event_id: Option<String>,
+    source_ip: Option<String>,
+    organization: String,
+    action: Option<String>,
+}
+
+/// What one identity did within one slot.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Slot {
+    total: u64,
+    trusted: u64,
+    untrusted: u64,
+    untrusted_sensitive: u64,
+    latest_untrusted_ms: Option<i64>,
+    organizations: BTreeSet<String>,
+    user_agents: BTreeSet<String>,
+    related_users: BTreeSet<String>,
+    source_ips: BTreeSet<String>,
+    untrusted_sensitive_actions: BTreeSet<String>,
+    /// The newest untrusted events of the slot, at most the alert's limit.
+    untrusted_events: Vec<UntrustedEvent>,
+}
+
+/// One identity's slots and the evaluation times it is a candidate for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Group {
+    slots: BTreeMap<i64, Slot>,
+    candidate_for: BTreeSet<i64>,
+}
+
+/// The rule's whole state; this is what a snapshot holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct State {
+    groups: BTreeMap<GroupKey, Group>,
+    /// Evaluation time → identities that may alert then.
+    candidates: BTreeMap<i64, BTreeSet<GroupKey>>,
+    /// Every evaluation time strictly below this has run.
+    evaluated_before_ms: i64,
+    /// Expired slots were last swept at this watermark.
+    swept_at_ms: i64,
+}
+
+/// The detector: configuration, derived look-up tables and state.
+pub struct Detector {
+    config: Config,
+    sensitive: HashSet<String>,
+    trusted_orgs: HashSet<String>,
+    state: State,
+}
+
+/// `slot` index of a timestamp for an interval (see the crate docs).
+fn slot_of(t: i64, interval: i64) -> i64 {
+    let k = t.div_euclid(interval);
+    if t == k * interval { 2 * k } else { 2 * k + 1 }
+}
+
+/// Sweep expired slots at most once per this much event time.
+const SWEEP_EVERY_MS: i64 = 24 * 3_600_000;
+
+impl Detector {
+    /// A detector with empty state.
+    pub fn new(config: Config) -> Detector {
+        let fold = |s: &String| {
+            if config.case_insensitive_orgs {
+                s.to_ascii_lowercase()
+            } else {
+                s.clone()
+            }
+        };
+        Detector {
+            sensitive: config.sensitive_actions.iter().cloned().collect(),
+            trusted_orgs: config.trusted_orgs.iter().map(fold).collect(),
+            state: State {
+                evaluated_before_ms: i64::MIN,
+                swept_at_ms: i64::MIN,
+                ..State::default()
+            },
+            config,
+        }
+    }
+
+    fn is_trusted(&self, organization: &str, asn: Option<u32>) -> bool {
+        if asn.is_some_and(|n| self.config.trusted_asns.contains(&n)) {
+            return true;
+        }
+        if self.config.case_insensitive_orgs {
+            let lower = organization.to_ascii_lowercase();
+            self.trusted_orgs.contains(&lower)
+                || self
+                    .config
+                    .trusted_org_prefixes
+                    .iter()
+                    .any(|p| lower.starts_with(&p.to_ascii_lowercase()))
+        } else {
+            self.trusted_orgs.contains(organization)
+                || self
+                    .config
+                    .trusted_org_prefixes
+                    .iter()
+                    .any(|p| organization.starts_with(p.as_str()))
+        }
+    }
+
+    /// Adds one event to its identity's window, if the rule counts it.
+    pub fn observe(&mut self, event: &Event<'_>) {
+        let (Some(user), Some(organization)) = (event.user_name, event.source_as_organization)
+        else {
+            return;
+        };
+        if event.outcome != Outcome::Success {
+            return;
+        }
+        let t = event.timestamp_ms;
+        let interval = self.config.interval_ms();
+        // An event no future evaluation can see is dropped.
+        if t < self.state.evaluated_before_ms.saturating_sub(self.config.window_ms() + interval) {
+            return;
+        }
+        let trusted = self.is_trusted(organization, event.source_as_number);
+        let sensitive = event.event_action.is_some_and(|a| self.sensitive.contains(a));
+        let cap = self.config.max_untrusted_events_in_alert;
+
+        let key = (user.to_owned(), event.identity_type.map(str::to_owned));
+        let group = self.state.groups.entry(key.clone()).or_default();
+        let slot = group.slots.entry(slot_of(t, interval)).or_default();
+        slot.total += 1;
+        insert_str(&mut slot.organizations, Some(organization));
+        insert_str(&mut slot.user_agents, event.user_agent);
+        insert_str(&mut slot.related_users, event.user_changes_name);
+        insert_str(&mut slot.source_ips, event.source_ip);
+        if trusted {
+            slot.trusted += 1;
+            return;
+        }
+        slot.untrusted += 1;
+        slot.latest_untrusted_ms = slot.latest_untrusted_ms.max(Some(t));
+        if sensitive {
+            slot.untrusted_sensitive += 1;
+            insert_str(&mut slot.untrusted_sensitive_actions, event.event_action);
+        }
+        if cap > 0 {
+            if slot.untrusted_events.len() == cap {
+                // Keep the newest: replace the oldest if this one is newer.
+                if let Some((i, oldest)) = slot
+                    .untrusted_events
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| e.timestamp_ms)
+                    && oldest.timestamp_ms < t
+                {
+                    slot.untrusted_events.swap_remove(i);
+                }
+            }
+            if slot.untrusted_events.len() < cap {
+                slot.untrusted_events.push(UntrustedEvent {
+                    timestamp_ms: t,
+                    event_id: event.event_id.map(str::to_owned),
+                    source_ip: event.source_ip.map(str::to_owned),
+                    organization: organization.to_owned(),
+                    action: event.event_action.map(str::to_owned),
+                });
+            }
+        }
+
+        // Candidate for every evaluation T (a multiple of the interval) with
+        // T - recency <= t <= T that has not run yet.
+        let first = t.div_euclid(interval) * interval;
+        let first = if first == t { t } else { first + interval };
+        let last = t.saturating_add(self.config.recency_ms());
+        let mut at = first.max(ceil_to(self.state.evaluated_before_ms, interval));
+        while at <= last {
+            if group.candidate_for.insert(at) {
+                self.state.candidates.entry(at).or_default().insert(key.clone());
+            }
+            at += interval;
+        }
+    }
+
+    /// Runs every evaluation with T < `watermark_ms` that has candidates, in
+    /// time order, and returns their alerts.
+    pub fn advance(&mut self, watermark_ms: i64) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        while let Some(entry) = self.state.candidates.first_entry() {
+            if *entry.key() >= watermark_ms {
+                break;
+            }
+            let (at, keys) = entry.remove_entry();
+            for key in keys {
+                if let Some(group) = self.state.groups.get_mut(&key) {
+                    group.candidate_for.remove(&at);
+                    if let Some(alert) = evaluate(&self.config, &key, group, at) {
+                        alerts.push(alert);
+                    }
+                }
+            }
+        }
+        self.state.evaluated_before_ms = self.state.evaluated_before_ms.max(watermark_ms);
+        if watermark_ms != i64::MAX
+            && watermark_ms.saturating_sub(self.state.swept_at_ms) >= SWEEP_EVERY_MS
+        {
+            self.sweep(watermark_ms);
+        }
+        alerts
+    }
+
+    /// Drops slots no future evaluation can see, and identities left empty.
+    fn sweep(&mut self, watermark_ms: i64) {
+        let interval = self.config.interval_ms();
+        let next = ceil_to(watermark_ms, interval);
+        let oldest_needed = slot_of(next - self.config.window_ms(), interval);
+        self.state.groups.retain(|_, g| {
+            g.slots = g.slots.split_off(&oldest_needed);
+            !g.slots.is_empty() || !g.candidate_for.is_empty()
+        });
+        self.state.swept_at_ms = watermark_ms;
+    }
+
+    /// The state as bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        postcard::to_allocvec(&self.state).unwrap_or_default()
+    }
+
+    /// Replaces the state with a snapshot's.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.state = postcard::from_bytes(bytes).map_err(|e| format!("snapshot is unreadable: {e}"))?;
+        Ok(())
+    }
+
+    /// Number of identities held (for tests of eviction).
+    pub fn identities(&self) -> usize {
+        self.state.groups.len()
+    }
+}
+
+fn insert_str(set: &mut BTreeSet<String>, value: Option<&str>) {
+    if let Some(v) = value
+        && !set.contains(v)
+    {
+        set.insert(v.to_owned());
+    }
+}
+
+/// Smallest multiple of `step` that is `>= t` (saturating).
+fn ceil_to(t: i64, step: i64) -> i64 {
+    let floor = t.div_euclid(step).saturating_mul(step);
+    if floor == t { t } else { floor.saturating_add(step) }
+}
+
+/// Evaluates one identity at `at`; `Some(alert)` when every condition holds.
+fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<Alert> {
+    let interval = config.interval_ms();
+    let range = slot_of(at - config.window_ms(), interval)..=slot_of(at, interval);
+
+    // Counts first: they are cheap and rule out most identities.
+    let (mut total, mut trusted, mut untrusted, mut untrusted_sensitive) = (0u64, 0u64, 0u64, 0u64);
+    let mut latest_untrusted: Option<i64> = None;
+    for slot in group.slots.range(range.clone()).map(|(_, s)| s) {
+        total += slot.total;
+        trusted += slot.trusted;
+        untrusted += slot.untrusted;
+        untrusted_sensitive += slot.untrusted_sensitive;
+        latest_untrusted = latest_untrusted.max(slot.latest_untrusted_ms);
+    }
+    let ratio = untrusted as f64 / total as f64;
+    let recent = latest_untrusted.is_some_and(|l| l >= at - config.recency_ms());
+    if trusted < config.min_trusted_events
+        || untrusted < config.min_untrusted_events
+        || ratio > config.max_untrusted_ratio
+        || !recent
+    {
+        return None;
+    }
+    let slots = || group.slots.range(range.clone()).map(|(_, s)| s);
+    let union = |pick: fn(&Slot) -> &BTreeSet<String>| -> BTreeSet<&str> {
+        slots().flat_map(|s| pick(s).iter().map(String::as_str)).collect()
+    };
+    let actions = union(|s| &s.untrusted_sensitive_actions);
+    if actions.len() < config.min_distinct_sensitive_actions {
+        return None;
+    }
+    let organizations = union(|s| &s.organizations);
+    if organizations.len() > config.max_distinct_organizations {
+        return None;
+    }
+
+    let mut listed: Vec<&UntrustedEvent> = slots().flat_map(|s| &s.untrusted_events).collect();
+    listed.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(a.event_id.cmp(&b.event_id)));
+    listed.truncate(config.max_untrusted_events_in_alert);
+    let truncated = (listed.len() as u64) < untrusted;
+    let untrusted_events: Vec<Value> = listed
+        .iter()
+        .map(|e| {
+            json!({
+                "@timestamp": format_timestamp_ms(e.timestamp_ms),
+                "event.id": e.event_id,
+                "event.action": e.action,
+                "source.ip": e.source_ip,
+                "source.as.organization.name": e.organization,
+            })
+        })
+        .collect();
+
+    let document = json!({
+        "user.name": key.0,
+        "aws.cloudtrail.user_identity.type": key.1,
+        "Esql.total_events_all_asns": total,
+        "Esql.count_distinct_asns": organizations.len(),
+        "Esql.src_asn_values": organizations,
+        "Esql.user_agent_values": union(|s| &s.user_agents),
+        "Esql.related_users": union(|s| &s.related_users),
+        "Esql.source_ip_values": union(|s| &s.source_ips),
+        "Esql.has_trusted_cloud_asn": trusted > 0,
+        "Esql.trusted_cloud_event_count": trusted,
+        "Esql.untrusted_event_count": untrusted,
+        "Esql.untrusted_suspicious_count": untrusted_sensitive,
+        "Esql.untrusted_suspicious_actions": actions,
+        "Esql.most_recent_low_asn_day": latest_untrusted.map(format_timestamp_ms),
+        "Esql.rare_asn_ratio": ratio,
+        "Esql.unique_action_from_untrusted_asn": actions.len(),
+        "trailguard.window.start": format_timestamp_ms(at - config.window_ms()),
+        "trailguard.window.end": format_timestamp_ms(at),
+        "trailguard.untrusted_events": untrusted_events,
+        "trailguard.untrusted_events_truncated": truncated,
+    });
+    Some(Alert {
+        timestamp_ms: at,
+        document: document.to_string(),
+    })
+}
