@@ -1,0 +1,289 @@
+//! Bytes of one input → raw records, whatever shape the delivery has.
+//!
+//! Shapes: gzip or plain (detected by the gzip magic number, not the file
+//! name); an S3 delivery object `{"Records": [...]}`; a JSON array of
+//! records; NDJSON (or any whitespace-separated sequence of JSON values);
+//! EventBridge / CloudTrail Lake envelopes whose record is under `detail`.
+
+use std::io::Read;
+
+use flate2::read::MultiGzDecoder;
+use serde_json::value::RawValue;
+
+use crate::normalize::RawRecord;
+use crate::{IngestStats, NormalizedEvent, Normalizer, RejectReason, Rejection};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Decodes one input and hands every accepted event to `emit`, in input
+/// order; every rejected record is counted in `stats` with its position.
+pub fn decode_bytes(
+    file: &str,
+    bytes: &[u8],
+    normalizer: &Normalizer<'_>,
+    stats: &mut IngestStats,
+    emit: &mut dyn FnMut(NormalizedEvent),
+) {
+    stats.files += 1;
+    let mut ctx = Context {
+        file,
+        normalizer,
+        stats,
+        emit,
+    };
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let mut text = Vec::new();
+        if let Err(e) = MultiGzDecoder::new(bytes).read_to_end(&mut text) {
+            // Keep what was decompressed: the records before the damage are good.
+            ctx.reject(
+                format!("byte {} of the decompressed stream", text.len()),
+                RejectReason::InvalidJson(format!("corrupt or truncated gzip stream ({e})")),
+            );
+        }
+        ctx.decode_text(&text);
+    } else {
+        ctx.decode_text(bytes);
+    }
+}
+
+struct Context<'a, 'n> {
+    file: &'a str,
+    normalizer: &'a Normalizer<'n>,
+    stats: &'a mut IngestStats,
+    emit: &'a mut dyn FnMut(NormalizedEvent),
+}
+
+/// Line numbers of byte offsets, counted incrementally: offsets asked for
+/// only grow, so a whole input costs one pass.
+struct Lines<'t> {
+    text: &'t [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl Lines<'_> {
+    /// 1-based line number of byte `offset` (not before the last one asked).
+    fn at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset > self.pos {
+            self.line += self.text[self.pos..offset].iter().filter(|&&b| b == b'\n').count();
+            self.pos = offset;
+        }
+        self.line
+    }
+
+    /// Byte offset where 1-based `line` starts (the text's length if it has
+    /// fewer lines).
+    fn start_of(&mut self, line: usize) -> usize {
+        while self.line < line {
+            match self.text[self.pos..].iter().position(|&b| b == b'\n') {
+                Some(p) => {
+                    self.pos += p + 1;
+                    self.line += 1;
+                }
+                None => return self.text.len(),
+            }
+        }
+        self.pos
+    }
+}
+
+fn classify(e: &serde_json::Error) -> RejectReason {
+    if e.is_data() {
+        RejectReason::WrongType(e.to_string())
+    } else {
+        RejectReason::InvalidJson(e.to_string())
+    }
+}
+
+impl Context<'_, '_> {
+    fn reject(&mut self, position: String, reason: RejectReason) {
+        self.stats.reject(Rejection {
+            file: self.file.to_owned(),
+            position,
+            reason,
+        });
+    }
+
+    fn decode_text(&mut self, text: &[u8]) {
+        let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        let start = text.iter().position(|b| !b.is_ascii_whitespace());
+        match start.map(|i| text[i]) {
+            None => {}
+            Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(text) {
+                Ok(records) => {
+                    for (i, raw) in records.into_iter().enumerate() {
+                        self.value(raw, &|| format!("record {i}"));
+                    }
+                }
+                Err(e) => self.reject(format!("line {}", e.line()), RejectReason::InvalidJson(e.to_string())),
+            },
+            Some(_) => self.stream(text),
+        }
+    }
+
+    /// A sequence of JSON values (one S3 delivery object, or NDJSON). A value
+    /// that does not parse is rejected and reading resumes on the line after
+    /// the error.
+    fn stream(&mut self, text: &[u8]) {
+        let mut lines = Lines { text, pos: 0, line: 1 };
+        let mut at = 0;
+        while at < text.len() {
+            let base_line = lines.at(at);
+            let mut values = serde_json::Deserializer::from_slice(&text[at..]).into_iter::<&RawValue>();
+            let mut resume = None;
+            while let Some(item) = values.next() {
+                match item {
+                    Ok(raw) => {
+                        let line = lines.at(raw.get().as_ptr() as usize - text.as_ptr() as usize);
+                        self.value(raw, &|| format!("line {line}"));
+                    }
+                    Err(e) => {
+                        let good_end = at + values.byte_offset();
+                        let bad_start = text[good_end..]
+                            .iter()
+                            .position(|b| !b.is_ascii_whitespace())
+                            .map_or(text.len(), |p| good_end + p);
+                        let bad_line = lines.at(bad_start);
+                        self.reject(format!("line {bad_line}"), RejectReason::InvalidJson(e.to_string()));
+                        let error_line = base_line + e.line().max(1) - 1;
+                        resume = Some(lines.start_of(error_line + 1).max(bad_start + 1));
+                        break;
+                    }
+                }
+            }
+            match resume {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+    }
+
+    fn value(&mut self, raw: &RawValue, position: &dyn Fn() -> String) {
+        if !raw.get().starts_with('{') {
+            self.reject(position(), RejectReason::NotAnObject);
+            return;
+        }
+        let record: RawRecord<'_> = match serde_json::from_str(raw.get()) {
+            Ok(r) => r,
+            Err(e) => return self.reject(position(), classify(&e)),
+        };
+        if let Some(records) = &record.records {
+            let outer = position();
+            let single = outer == "line 1";
+            for (i, inner) in records.iter().enumerate() {
+                let at = || if single { format!("record {i}") } else { format!("record {i} of {outer}") };
+                match serde_json::from_str::<RawRecord<'_>>(inner.get()) {
+                    Ok(r) if inner.get().starts_with('{') => self.record(r, &at),
+                    Ok(_) => self.reject(at(), RejectReason::NotAnObject),
+                    Err(e) => self.reject(at(), classify(&e)),
+                }
+            }
+            return;
+        }
+        if let Some(detail) = record.detail {
+            match serde_json::from_str::<RawRecord<'_>>(detail.get()) {
+                Ok(r) => self.record(r, position),
+                Err(e) => self.reject(position(), classify(&e)),
+            }
+            return;
+        }
+        self.record(record, position);
+    }
+
+    fn record(&mut self, record: RawRecord<'_>, position: &dyn Fn() -> String) {
+        match self.normalizer.normalize(record) {
+            Ok((event, no_asn)) => {
+                self.stats.records_read += 1;
+                self.stats.accepted += 1;
+                if let Some(reason) = no_asn {
+                    *self.stats.without_asn.entry(reason.kind()).or_default() += 1;
+                }
+                (self.emit)(event);
+            }
+            Err(reason) => self.reject(position(), reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    const A: &str = r#"{"eventTime":"2026-04-22T09:00:00Z","eventID":"a","eventName":"ListBuckets"}"#;
+    const B: &str = r#"{"eventTime":"2026-04-22T09:00:01Z","eventID":"b","eventName":"GetObject"}"#;
+
+    fn decode(bytes: &[u8]) -> (Vec<String>, IngestStats) {
+        let mut stats = IngestStats::default();
+        let mut ids = Vec::new();
+        decode_bytes("f.json", bytes, &Normalizer::new(None), &mut stats, &mut |e| {
+            ids.push(e.event_id.unwrap_or_default())
+        });
+        (ids, stats)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).expect("gzip");
+        enc.finish().expect("gzip")
+    }
+
+    #[test]
+    fn every_shape() {
+        let delivery = format!(r#"{{"Records":[{A},{B}]}}"#);
+        let array = format!("[{A},\n{B}]");
+        let ndjson = format!("{A}\n{B}\n");
+        let eventbridge = format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{A}}}"#);
+        for (shape, text) in [("delivery", &delivery), ("array", &array), ("ndjson", &ndjson)] {
+            assert_eq!(decode(text.as_bytes()).0, ["a", "b"], "{shape}");
+            assert_eq!(decode(&gzip(text.as_bytes())).0, ["a", "b"], "gzip {shape}");
+        }
+        assert_eq!(decode(eventbridge.as_bytes()).0, ["a"]);
+    }
+
+    #[test]
+    fn bad_ndjson_line_loses_only_itself() {
+        let text = format!("{A}\n{{\"eventTime\": oops}}\n[1,2]\n{{\"eventName\":\"x\"}}\n{B}\n");
+        let (ids, stats) = decode(text.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(stats.records_read, 5);
+        let positions: Vec<String> = stats.rejections.iter().map(|r| r.to_string()).collect();
+        assert!(positions[0].starts_with("f.json, line 2: invalid JSON"), "{positions:?}");
+        assert!(positions[1].starts_with("f.json, line 3: not a JSON object"), "{positions:?}");
+        assert!(positions[2].starts_with("f.json, line 4: no eventTime"), "{positions:?}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let text = format!(r#"{{"Records":[{A},{{"eventTime":"2026-04-22T09:00:00Z","userIdentity":"me"}},{B}]}}"#);
+        let (ids, stats) = decode(text.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(stats.rejected.get("wrong-type"), Some(&1));
+        assert_eq!(stats.rejections[0].position, "record 1");
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_what_came_before() {
+        let text: String = (0..2000)
+            .map(|i| format!("{{\"eventTime\":\"2026-04-22T09:00:00Z\",\"eventID\":\"{i}\"}}\n"))
+            .collect();
+        let zipped = gzip(text.as_bytes());
+        let (ids, stats) = decode(&zipped[..zipped.len() * 2 / 3]);
+        assert!(ids.len() > 100, "{}", ids.len());
+        assert!(ids.iter().enumerate().all(|(i, id)| *id == i.to_string()));
+        assert!(stats.rejections[0].reason.to_string().contains("gzip"));
+    }
+
+    #[test]
+    fn not_json_at_all() {
+        let (ids, stats) = decode(b"hello, world\nthis is not json\n");
+        assert!(ids.is_empty());
+        assert!(stats.rejected_total() >= 1);
+        assert_eq!(stats.rejections[0].position, "line 1");
+    }
+}

@@ -1,0 +1,20 @@
+//! From CloudTrail deliveries to normalized, enriched events.
+//!
+//! The flow inside this crate follows the pipeline's names:
+//! [`source`] (files, directories, stdin) → [`decode`] (gzip, S3 delivery
+//! objects, JSON arrays, NDJSON, EventBridge envelopes) → [`normalize`] (ECS
+//! fields per `cloudtrail-mapping.md`) → enrich (source AS via
+//! [`trailguard_asn`]).
+//!
+//! A bad record never costs a good one: it becomes a [`Rejection`] naming the
+//! file and position, and decoding goes on with the next record.
+
+pub mod decode;
+pub mod normalize;
+pub mod source;
+mod stats;
+
+pub use decode::decode_bytes;
+pub use normalize::{NormalizedEvent, Normalizer};
+pub use source::{Source, expand_inputs};
+pub use stats::{IngestStats, NoAsnReason, Rejection, RejectReason};

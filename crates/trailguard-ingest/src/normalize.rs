@@ -1,0 +1,378 @@
+//! One raw CloudTrail record → one [`NormalizedEvent`] with ECS fields and
+//! its source AS, exactly as `cloudtrail-mapping.md` (Elastic's CloudTrail
+//! integration) says.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+use trailguard_asn::AsnDb;
+use trailguard_rule_sdk::{Event, Outcome};
+
+use crate::{NoAsnReason, RejectReason};
+
+/// A CloudTrail record as delivered, borrowing from the input. Keys are
+/// CloudTrail's camelCase; the all-lower-case spelling that Athena / Glue
+/// exports use is accepted too.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct RawRecord<'a> {
+    #[serde(rename = "eventTime", alias = "eventtime", borrow)]
+    event_time: Option<Cow<'a, str>>,
+    /// Logstash-shipped records carry `@timestamp` instead of `eventTime`.
+    #[serde(rename = "@timestamp", borrow)]
+    at_timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", alias = "eventname", borrow)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventSource", alias = "eventsource", borrow)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", alias = "eventid", borrow)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(rename = "awsRegion", alias = "awsregion", borrow)]
+    aws_region: Option<Cow<'a, str>>,
+    #[serde(rename = "recipientAccountId", alias = "recipientaccountid", borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(rename = "userIdentity", alias = "useridentity", borrow)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(rename = "sourceIPAddress", alias = "sourceipaddress", borrow)]
+    source_ip_address: Option<Cow<'a, str>>,
+    #[serde(rename = "userAgent", alias = "useragent", borrow)]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(rename = "errorCode", alias = "errorcode", borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "errorMessage", alias = "errormessage", borrow)]
+    error_message: Option<Cow<'a, str>>,
+    #[serde(rename = "requestParameters", alias = "requestparameters", borrow)]
+    request_parameters: Option<RawRequestParameters<'a>>,
+    #[serde(rename = "responseElements", alias = "responseelements", borrow)]
+    response_elements: Option<RawResponseElements<'a>>,
+    #[serde(rename = "additionalEventData", alias = "additionaleventdata", borrow)]
+    additional_event_data: Option<RawAdditionalEventData<'a>>,
+    /// An S3 delivery object: the records are inside.
+    #[serde(rename = "Records", borrow)]
+    pub(crate) records: Option<Vec<&'a RawValue>>,
+    /// An EventBridge / CloudTrail Lake envelope: the record is inside.
+    #[serde(borrow)]
+    pub(crate) detail: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawIdentity<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(rename = "userName", alias = "username", borrow)]
+    user_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arn: Option<Cow<'a, str>>,
+    #[serde(rename = "accountId", alias = "accountid", borrow)]
+    account_id: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionContext", alias = "sessioncontext", borrow)]
+    session_context: Option<RawSessionContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawSessionContext<'a> {
+    #[serde(rename = "sessionIssuer", alias = "sessionissuer", borrow)]
+    session_issuer: Option<RawSessionIssuer<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawSessionIssuer<'a> {
+    #[serde(rename = "userName", alias = "username", borrow)]
+    user_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawRequestParameters<'a> {
+    #[serde(rename = "newUserName", borrow)]
+    new_user_name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawResponseElements<'a> {
+    #[serde(rename = "ConsoleLogin", borrow)]
+    console_login: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawAdditionalEventData<'a> {
+    #[serde(rename = "UserName", borrow)]
+    user_name: Option<Cow<'a, str>>,
+}
+
+/// A normalized, enriched event that owns its strings. Field names follow
+/// ECS; see [`Event`] for their meaning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct NormalizedEvent {
+    pub timestamp_ms: i64,
+    pub event_id: Option<String>,
+    pub event_action: Option<String>,
+    pub event_provider: Option<String>,
+    pub cloud_region: Option<String>,
+    pub cloud_account_id: Option<String>,
+    pub user_name: Option<String>,
+    pub identity_type: Option<String>,
+    pub identity_arn: Option<String>,
+    pub source_address: Option<String>,
+    pub source_ip: Option<String>,
+    pub source_as_number: Option<u32>,
+    pub source_as_organization: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub user_changes_name: Option<String>,
+    pub outcome: Outcome,
+}
+
+impl NormalizedEvent {
+    /// The borrowed view rules read.
+    pub fn view(&self) -> Event<'_> {
+        Event {
+            timestamp_ms: self.timestamp_ms,
+            event_id: self.event_id.as_deref(),
+            event_action: self.event_action.as_deref(),
+            event_provider: self.event_provider.as_deref(),
+            cloud_region: self.cloud_region.as_deref(),
+            cloud_account_id: self.cloud_account_id.as_deref(),
+            user_name: self.user_name.as_deref(),
+            identity_type: self.identity_type.as_deref(),
+            identity_arn: self.identity_arn.as_deref(),
+            source_address: self.source_address.as_deref(),
+            source_ip: self.source_ip.as_deref(),
+            source_as_number: self.source_as_number,
+            source_as_organization: self.source_as_organization.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            error_code: self.error_code.as_deref(),
+            user_changes_name: self.user_changes_name.as_deref(),
+            outcome: self.outcome,
+        }
+    }
+}
+
+/// Turns raw records into [`NormalizedEvent`]s, enriching them with the
+/// source AS when a database is given.
+#[derive(Debug)]
+pub struct Normalizer<'a> {
+    asn: Option<&'a AsnDb>,
+}
+
+fn owned(value: Option<Cow<'_, str>>) -> Option<String> {
+    value.map(Cow::into_owned)
+}
+
+/// Parses `eventTime`: RFC 3339 (`2014-09-26T11:30:00Z`, fractions and
+/// offsets allowed) or the `2023-01-10 21:04:02` form of Athena exports (UTC).
+pub fn parse_event_time(text: &str) -> Option<i64> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
+        PrimitiveDateTime::parse(text, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// `source.ip`: the address when it is a literal IPv4 / IPv6 address, in
+/// canonical form. Leading zeros (`075.050.255.67`) are ambiguous (octal?)
+/// and are not literal addresses.
+pub fn literal_ip(address: &str) -> Option<IpAddr> {
+    address.parse().ok()
+}
+
+impl<'a> Normalizer<'a> {
+    /// A normalizer that enriches with `asn` (or not at all with `None`).
+    pub fn new(asn: Option<&'a AsnDb>) -> Self {
+        Normalizer { asn }
+    }
+
+    /// Normalizes one record. On success also returns why the event has no
+    /// source AS, if it has none.
+    pub(crate) fn normalize(
+        &self,
+        raw: RawRecord<'_>,
+    ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
+        let time_text = raw
+            .event_time
+            .as_deref()
+            .or(raw.at_timestamp.as_deref())
+            .ok_or(RejectReason::MissingEventTime)?;
+        let timestamp_ms = parse_event_time(time_text)
+            .ok_or_else(|| RejectReason::BadEventTime(time_text.to_owned()))?;
+
+        let identity = raw.user_identity.unwrap_or_default();
+        let identity_type = owned(identity.kind);
+        let user_name = match identity_type.as_deref() {
+            Some("AssumedRole" | "FederatedUser") => identity
+                .session_context
+                .and_then(|c| c.session_issuer)
+                .and_then(|i| i.user_name),
+            _ => identity.user_name,
+        };
+        let event_name = raw.event_name.as_deref();
+        let user_name = match (user_name, event_name) {
+            (None, Some("ConsoleLogin" | "UserAuthentication")) => {
+                raw.additional_event_data.and_then(|d| d.user_name)
+            }
+            (name, _) => name,
+        };
+
+        let console_login = match event_name {
+            Some("ConsoleLogin") => raw.response_elements.and_then(|r| r.console_login),
+            _ => None,
+        };
+        let outcome = match console_login {
+            Some(result) => match result.to_ascii_lowercase().as_str() {
+                "success" => Outcome::Success,
+                "failure" => Outcome::Failure,
+                _ => Outcome::Unknown,
+            },
+            None if raw.error_code.is_some() || raw.error_message.is_some() => Outcome::Failure,
+            None => Outcome::Success,
+        };
+
+        let source_address = owned(raw.source_ip_address);
+        let ip = source_address.as_deref().and_then(literal_ip);
+        let (as_info, no_asn) = match (&source_address, ip, self.asn) {
+            (None, _, _) => (None, Some(NoAsnReason::NoAddress)),
+            (Some(_), None, _) => (None, Some(NoAsnReason::NotAnIp)),
+            (Some(_), Some(_), None) => (None, Some(NoAsnReason::NoDatabase)),
+            (Some(_), Some(ip), Some(db)) => match db.lookup(ip) {
+                Ok(Some(info)) => (Some(info), None),
+                // A record the database cannot decode is the database's
+                // fault, not the event's: the event stays, without AS.
+                Ok(None) | Err(_) => (None, Some(NoAsnReason::NotInDatabase)),
+            },
+        };
+
+        let event = NormalizedEvent {
+            timestamp_ms,
+            event_id: owned(raw.event_id),
+            event_action: owned(raw.event_name),
+            event_provider: owned(raw.event_source),
+            cloud_region: owned(raw.aws_region),
+            cloud_account_id: owned(raw.recipient_account_id.or(identity.account_id)),
+            user_name: owned(user_name),
+            identity_type,
+            identity_arn: owned(identity.arn),
+            source_address,
+            source_ip: ip.map(|ip| ip.to_string()),
+            source_as_number: as_info.as_ref().map(|a| a.number),
+            source_as_organization: as_info.and_then(|a| a.organization),
+            user_agent: owned(raw.user_agent),
+            error_code: owned(raw.error_code),
+            user_changes_name: owned(raw.request_parameters.and_then(|p| p.new_user_name)),
+            outcome,
+        };
+        Ok((event, no_asn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalize(json: &str) -> Result<NormalizedEvent, RejectReason> {
+        let raw: RawRecord<'_> = serde_json::from_str(json).expect("valid JSON");
+        Normalizer::new(None).normalize(raw).map(|(e, _)| e)
+    }
+
+    #[test]
+    fn assumed_role_sessions_share_the_role_name() {
+        let e = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"ListBuckets",
+            "userIdentity":{"type":"AssumedRole","userName":"session-user",
+            "sessionContext":{"sessionIssuer":{"type":"Role","userName":"ci-deploy"}}}}"#,
+        )
+        .expect("accepted");
+        assert_eq!(e.user_name.as_deref(), Some("ci-deploy"));
+        assert_eq!(e.identity_type.as_deref(), Some("AssumedRole"));
+        assert_eq!(e.timestamp_ms, 1_776_850_200_000);
+    }
+
+    #[test]
+    fn user_name_per_identity_type() {
+        let iam = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"IAMUser","userName":"alice"}}"#);
+        assert_eq!(iam.expect("ok").user_name.as_deref(), Some("alice"));
+        let root = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"Root"}}"#);
+        assert_eq!(root.expect("ok").user_name, None);
+        let console = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"ConsoleLogin","userIdentity":{"type":"IAMUser"},
+            "additionalEventData":{"UserName":"bob"},"responseElements":{"ConsoleLogin":"Failure"}}"#,
+        )
+        .expect("ok");
+        assert_eq!(console.user_name.as_deref(), Some("bob"));
+        assert_eq!(console.outcome, Outcome::Failure);
+        let service = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"AWSService","invokedBy":"x"}}"#);
+        assert_eq!(service.expect("ok").user_name, None);
+    }
+
+    #[test]
+    fn outcome_from_errors_and_console_login() {
+        let ok = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z"}"#).expect("ok");
+        assert_eq!(ok.outcome, Outcome::Success);
+        let denied = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorCode":"AccessDenied"}"#).expect("ok");
+        assert_eq!(denied.outcome, Outcome::Failure);
+        let msg = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorMessage":"nope"}"#).expect("ok");
+        assert_eq!(msg.outcome, Outcome::Failure);
+        let login = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"ConsoleLogin","responseElements":{"ConsoleLogin":"Success"}}"#,
+        )
+        .expect("ok");
+        assert_eq!(login.outcome, Outcome::Success);
+    }
+
+    #[test]
+    fn source_ip_only_for_literal_addresses() {
+        assert_eq!(literal_ip("203.0.113.9"), Some("203.0.113.9".parse().expect("ip")));
+        assert_eq!(literal_ip("2001:DB8::1").map(|ip| ip.to_string()).as_deref(), Some("2001:db8::1"));
+        assert_eq!(literal_ip("075.050.255.67"), None, "leading zeros are not literal");
+        assert_eq!(literal_ip("ec2.amazonaws.com"), None);
+        assert_eq!(literal_ip("AWS Internal"), None);
+        let e = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","sourceIPAddress":"075.050.255.67"}"#).expect("ok");
+        assert_eq!(e.source_address.as_deref(), Some("075.050.255.67"));
+        assert_eq!(e.source_ip, None);
+    }
+
+    #[test]
+    fn event_time_forms() {
+        assert_eq!(parse_event_time("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_event_time("1970-01-01T00:00:01.250Z"), Some(1250));
+        assert_eq!(parse_event_time("1970-01-01T01:00:01+01:00"), Some(1000));
+        assert_eq!(parse_event_time("1970-01-01 00:00:01"), Some(1000));
+        assert_eq!(parse_event_time("yesterday"), None);
+        assert!(matches!(normalize(r#"{"eventName":"x"}"#), Err(RejectReason::MissingEventTime)));
+        assert!(matches!(normalize(r#"{"eventTime":"soon"}"#), Err(RejectReason::BadEventTime(_))));
+        let logstash = normalize(r#"{"@timestamp":"2020-09-14T01:19:40.000Z"}"#).expect("ok");
+        assert_eq!(logstash.timestamp_ms, 1_600_046_380_000);
+    }
+
+    #[test]
+    fn lower_case_keys_are_read() {
+        let e = normalize(
+            r#"{"eventtime":"2023-01-10 21:04:02","eventname":"GetRecords","eventid":"5d4b","useridentity":{"arn":"arn:aws:test_arn"}}"#,
+        )
+        .expect("ok");
+        assert_eq!(e.event_action.as_deref(), Some("GetRecords"));
+        assert_eq!(e.event_id.as_deref(), Some("5d4b"));
+        assert_eq!(e.identity_arn.as_deref(), Some("arn:aws:test_arn"));
+    }
+
+    #[test]
+    fn account_and_new_user_name() {
+        let e = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"accountId":"111"},"requestParameters":{"newUserName":"eve"}}"#,
+        )
+        .expect("ok");
+        assert_eq!(e.cloud_account_id.as_deref(), Some("111"));
+        assert_eq!(e.user_changes_name.as_deref(), Some("eve"));
+    }
+}

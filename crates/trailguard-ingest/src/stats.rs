@@ -1,0 +1,128 @@
+//! Counters of what ingestion accepted, rejected and could not enrich.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a record was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// The bytes are not valid JSON (or a gzip stream is corrupt).
+    InvalidJson(String),
+    /// Valid JSON, but not a JSON object.
+    NotAnObject,
+    /// A field has the wrong JSON type.
+    WrongType(String),
+    /// Neither `eventTime` nor `@timestamp` is present.
+    MissingEventTime,
+    /// The event time does not parse.
+    BadEventTime(String),
+    /// The input cannot be read at all.
+    Unreadable(String),
+}
+
+impl RejectReason {
+    /// A short, stable name for counting (`invalid-json`, `missing-event-time`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson(_) => "invalid-json",
+            RejectReason::NotAnObject => "not-an-object",
+            RejectReason::WrongType(_) => "wrong-type",
+            RejectReason::MissingEventTime => "missing-event-time",
+            RejectReason::BadEventTime(_) => "bad-event-time",
+            RejectReason::Unreadable(_) => "unreadable",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::InvalidJson(m) => write!(f, "invalid JSON: {m}"),
+            RejectReason::NotAnObject => f.write_str("not a JSON object"),
+            RejectReason::WrongType(m) => write!(f, "wrong field type: {m}"),
+            RejectReason::MissingEventTime => f.write_str("no eventTime (nor @timestamp)"),
+            RejectReason::BadEventTime(t) => write!(f, "eventTime `{t}` is not a date-time"),
+            RejectReason::Unreadable(m) => write!(f, "cannot read: {m}"),
+        }
+    }
+}
+
+/// One rejected record: where it was and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The input it came from.
+    pub file: String,
+    /// Where in the input: `line 12`, `record 3`, or `record 3 of line 1`.
+    pub position: String,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, {}: {}", self.file, self.position, self.reason)
+    }
+}
+
+/// Why an accepted event carries no source AS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NoAsnReason {
+    /// No `sourceIPAddress` at all.
+    NoAddress,
+    /// The address is not a literal IP (a service host name, `AWS Internal`,
+    /// or an address with leading zeros such as `075.050.255.67`).
+    NotAnIp,
+    /// A literal IP that no network in the database covers (private ranges
+    /// among them).
+    NotInDatabase,
+    /// No ASN database was given.
+    NoDatabase,
+}
+
+impl NoAsnReason {
+    /// A short, stable name for counting.
+    pub fn kind(self) -> &'static str {
+        match self {
+            NoAsnReason::NoAddress => "no-source-address",
+            NoAsnReason::NotAnIp => "not-a-literal-ip",
+            NoAsnReason::NotInDatabase => "not-in-database",
+            NoAsnReason::NoDatabase => "no-database",
+        }
+    }
+}
+
+/// Everything ingestion counted.
+#[derive(Clone, Debug, Default)]
+pub struct IngestStats {
+    /// Inputs read.
+    pub files: u64,
+    /// Records seen (accepted + rejected).
+    pub records_read: u64,
+    /// Records turned into events.
+    pub accepted: u64,
+    /// Rejections by [`RejectReason::kind`].
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// The rejections themselves, in input order (at most [`IngestStats::KEEP_REJECTIONS`]).
+    pub rejections: Vec<Rejection>,
+    /// Accepted events without source AS, by [`NoAsnReason::kind`].
+    pub without_asn: BTreeMap<&'static str, u64>,
+}
+
+impl IngestStats {
+    /// How many rejections are kept for the report; all are counted.
+    pub const KEEP_REJECTIONS: usize = 1000;
+
+    /// Counts a rejection.
+    pub fn reject(&mut self, rejection: Rejection) {
+        self.records_read += 1;
+        *self.rejected.entry(rejection.reason.kind()).or_default() += 1;
+        if self.rejections.len() < Self::KEEP_REJECTIONS {
+            self.rejections.push(rejection);
+        }
+    }
+
+    /// Total number of rejected records.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
