@@ -1,1 +1,27 @@
-fn main() {}
+//! `trailguard`: the command-line front end. A thin layer over the library
+//! crates: it parses arguments, wires source → decode → normalize → enrich
+//! → batch → rules → alerts, and reports what happened.
+
+mod cli;
+mod run;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let result = match args.command {
+        cli::Command::Run(run_args) => run::run(run_args),
+        cli::Command::Asn(cli::AsnCommand::Import(a)) => cli::asn_import(a),
+        cli::Command::Asn(cli::AsnCommand::Lookup(a)) => cli::asn_lookup(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trailguard: error: {e:#}");
+            ExitCode::from(run::EXIT_ERROR)
+        }
+    }
+}

@@ -1,1 +1,202 @@
-fn main() {}
+//! Project automation, in Rust (see ARCHITECTURE.md).
+//!
+//! `cargo xtask build`: builds the release CLI and every rule in `modules/`
+//! for wasm32-unknown-unknown, turns each core module into a component
+//! in-process, refuses any component that imports something, and writes
+//! them to `target/modules/`.
+//!
+//! `cargo xtask asn`: builds `target/asn/asn.mmdb` from the ip-location-db
+//! package (a local `.tgz`, or fetched with `npm pack`).
+//!
+//! `cargo xtask demo`: `build` + `asn`, then runs `trailguard run` on the
+//! bundled sample data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root()?;
+    match args.first().map(String::as_str) {
+        Some("build") => build(&root).map(|_| ()),
+        Some("asn") => asn(&root).map(|_| ()),
+        Some("demo") => demo(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <build | asn | demo>");
+            eprintln!("  build  release CLI + every rule component into target/modules/");
+            eprintln!("  asn    target/asn/asn.mmdb from the ip-location-db ASN data");
+            eprintln!("  demo   build + asn, then run trailguard on the bundled samples");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(manifest.parent().context("xtask lives inside the workspace")?.to_owned())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    ensure!(status.success(), "{cmd:?} failed with {status}");
+    Ok(())
+}
+
+/// Every crate under `modules/`: (package name, directory).
+fn rule_crates(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut crates = Vec::new();
+    for entry in std::fs::read_dir(root.join("modules"))? {
+        let dir = entry?.path();
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&manifest)?;
+        let name = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+            .with_context(|| format!("{} has no package name", manifest.display()))?;
+        crates.push((name.to_owned(), dir));
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+/// Builds the CLI and the rule components; returns the component paths.
+fn build(root: &Path) -> Result<Vec<PathBuf>> {
+    run(cargo().current_dir(root).args(["build", "--release", "--package", "trailguard"]))?;
+    let rules = rule_crates(root)?;
+    ensure!(!rules.is_empty(), "no rule crates under modules/");
+    let mut wasm = cargo();
+    wasm.current_dir(root)
+        .args(["build", "--target", "wasm32-unknown-unknown", "--profile", "wasm"]);
+    for (name, _) in &rules {
+        wasm.args(["--package", name]);
+    }
+    run(&mut wasm)?;
+
+    let out_dir = root.join("target/modules");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut written = Vec::new();
+    for (name, _) in &rules {
+        let file = name.replace('-', "_");
+        let core = root.join(format!("target/wasm32-unknown-unknown/wasm/{file}.wasm"));
+        let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .with_context(|| format!("{name}: not a module wit-component can read"))?
+            .validate(true)
+            .encode()
+            .with_context(|| format!("{name}: cannot be turned into a component"))?;
+        let imports = component_imports(&component)?;
+        if !imports.is_empty() {
+            bail!(
+                "{name} imports {}; a rule must import nothing. Remove the dependency that needs it (WASI, a clock, randomness)",
+                imports.join(", ")
+            );
+        }
+        let target = out_dir.join(format!("{name}.wasm"));
+        std::fs::write(&target, &component)?;
+        println!("component {} ({} bytes, 0 imports)", target.display(), component.len());
+        written.push(target);
+    }
+    Ok(written)
+}
+
+/// Names of a component's top-level imports.
+fn component_imports(component: &[u8]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        match payload? {
+            wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    names.push(import?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// The ip-location-db ASN package: ../shared's copy, or `npm pack`.
+fn asn_package(root: &Path, work: &Path) -> Result<PathBuf> {
+    let shared = root.join("../shared/data/asn");
+    if let Ok(entries) = std::fs::read_dir(&shared) {
+        let mut tgz: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
+            .collect();
+        tgz.sort();
+        if let Some(found) = tgz.pop() {
+            return Ok(found);
+        }
+    }
+    println!("no ASN package in {}; fetching @ip-location-db/asn with npm", shared.display());
+    let output = Command::new("npm")
+        .current_dir(work)
+        .args(["pack", "--silent", "@ip-location-db/asn"])
+        .output()
+        .context("cannot run npm (install Node.js, or put the .tgz in ../shared/data/asn)")?;
+    ensure!(output.status.success(), "npm pack failed: {}", String::from_utf8_lossy(&output.stderr));
+    let name = String::from_utf8(output.stdout)?.trim().to_owned();
+    Ok(work.join(name))
+}
+
+/// Builds `target/asn/asn.mmdb` unless it exists; returns its path.
+fn asn(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/asn");
+    let mmdb = dir.join("asn.mmdb");
+    if mmdb.is_file() {
+        println!("ASN database {} exists", mmdb.display());
+        return Ok(mmdb);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let package = asn_package(root, &dir)?;
+    run(Command::new("tar").current_dir(&dir).arg("xzf").arg(&package))?;
+    let cli = root.join("target/release/trailguard");
+    if !cli.is_file() {
+        run(cargo().current_dir(root).args(["build", "--release", "--package", "trailguard"]))?;
+    }
+    run(Command::new(&cli)
+        .args(["asn", "import", "--ipv4"])
+        .arg(dir.join("package/asn-ipv4.csv"))
+        .arg("--ipv6")
+        .arg(dir.join("package/asn-ipv6.csv"))
+        .arg("-o")
+        .arg(&mmdb))?;
+    for license in ["DBIP-LICENSE", "ROUTEVIEWS-LICENSE", "NRO_LICENSE", "MODIFICATIONS"] {
+        let _ = std::fs::copy(dir.join("package").join(license), dir.join(license));
+    }
+    Ok(mmdb)
+}
+
+fn demo(root: &Path) -> Result<()> {
+    build(root)?;
+    let mmdb = asn(root)?;
+    let mut inputs = vec![root.join("examples/data")];
+    let shared = root.join("../shared/data/cloudtrail");
+    if shared.is_dir() {
+        inputs.push(shared);
+    }
+    let out = root.join("target/demo-alerts.ndjson");
+    run(Command::new(root.join("target/release/trailguard"))
+        .arg("run")
+        .arg("--asn-db")
+        .arg(&mmdb)
+        .arg("-o")
+        .arg(&out)
+        .args(&inputs))?;
+    println!("\nalerts written to {}:", out.display());
+    print!("{}", std::fs::read_to_string(&out)?);
+    Ok(())
+}

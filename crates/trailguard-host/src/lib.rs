@@ -1,1 +1,115 @@
-//! stub
+//! The trailguard host: runs detection rules over normalized events.
+//!
+//! - [`Runtime`] owns the wasmtime engine, its limits and the compiled-code
+//!   cache, and loads rule components ([`Runtime::load_rule`]), refusing any
+//!   that imports something or speaks another contract version.
+//! - A [`Detector`] is one running rule: a sandboxed [`ComponentRule`], or a
+//!   [`NativeRule`] that runs the same Rust logic without WebAssembly (for
+//!   benchmarks and tests).
+//! - [`Pipeline`] feeds event batches to every detector, keeps the event-time
+//!   [`Watermark`], tells detectors when it advances, and turns what they
+//!   return into alert documents. A detector that fails is stopped and
+//!   reported; the others go on.
+//!
+//! Architecture invariant: this crate knows nothing about CloudTrail's raw
+//! shapes or about any particular rule; it moves [`NormalizedEvent`]s in and
+//! alert documents out.
+//!
+//! [`NormalizedEvent`]: trailguard_ingest::NormalizedEvent
+
+mod alert;
+mod clock;
+mod component;
+mod encode;
+mod native;
+mod pipeline;
+mod runtime;
+
+pub use alert::AlertDocument;
+pub use clock::Watermark;
+pub use component::ComponentRule;
+pub use encode::BatchEncoder;
+pub use native::NativeRule;
+pub use pipeline::{Pipeline, PipelineStats, RuleFailure};
+pub use runtime::{Limits, Runtime, RuntimeOptions};
+pub use trailguard_rule_sdk::{RuleInfo, Severity};
+
+/// The `trailguard:detector` contract version this host speaks.
+pub const CONTRACT_VERSION: &str = trailguard_rule_sdk::CONTRACT_VERSION;
+
+/// Bindings generated from `wit/detector.wit`.
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "detector",
+    });
+}
+
+/// One running rule, sandboxed or native.
+pub trait Detector {
+    /// What the rule is.
+    fn info(&self) -> &RuleInfo;
+
+    /// Feeds a batch; returns the alerts the rule emits at once.
+    fn process(&mut self, events: &[trailguard_ingest::NormalizedEvent]) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>;
+
+    /// Event time has advanced to `watermark_ms`; returns scheduled alerts.
+    fn advance(&mut self, watermark_ms: i64) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>;
+
+    /// The rule's state as bytes.
+    fn snapshot(&mut self) -> Result<Vec<u8>, HostError>;
+
+    /// Replaces the rule's state.
+    fn restore(&mut self, state: &[u8]) -> Result<(), HostError>;
+}
+
+/// Everything that can go wrong in the host. Messages name the rule or file
+/// and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The component file cannot be read.
+    #[error("cannot read rule {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a component of this contract.
+    #[error("rule {path} refused: {reason}")]
+    Refused {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Compiling or instantiating failed.
+    #[error("rule {path} cannot be loaded: {message}")]
+    Load {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The rule rejected its configuration.
+    #[error("rule {rule} rejected its configuration: {message}")]
+    Config {
+        /// Rule id.
+        rule: String,
+        /// The rule's own message.
+        message: String,
+    },
+    /// The rule trapped, ran out of time or memory, or returned garbage.
+    #[error("rule {rule} failed in {call}: {message}")]
+    Rule {
+        /// Rule id.
+        rule: String,
+        /// The contract function that failed.
+        call: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The engine cannot be set up.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+}

@@ -1,0 +1,58 @@
+//! A rule's logic run natively, without WebAssembly: the baseline that
+//! benchmarks compare components against, and a fast path for tests.
+
+use trailguard_ingest::NormalizedEvent;
+use trailguard_rule_sdk::{Alert, Event, Rule, RuleInfo};
+
+use crate::{Detector, HostError};
+
+/// A [`Rule`] type run in-process.
+pub struct NativeRule<R> {
+    rule: R,
+    info: RuleInfo,
+}
+
+impl<R> std::fmt::Debug for NativeRule<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeRule").field("rule", &self.info.id).finish()
+    }
+}
+
+impl<R: Rule> NativeRule<R> {
+    /// Creates the rule from a JSON configuration.
+    pub fn new(config: &str) -> Result<Self, HostError> {
+        let info = R::info();
+        let rule = R::create(config).map_err(|message| HostError::Config {
+            rule: info.id.clone(),
+            message,
+        })?;
+        Ok(NativeRule { rule, info })
+    }
+}
+
+impl<R: Rule> Detector for NativeRule<R> {
+    fn info(&self) -> &RuleInfo {
+        &self.info
+    }
+
+    fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
+        let views: Vec<Event<'_>> = events.iter().map(NormalizedEvent::view).collect();
+        Ok(self.rule.process(&views))
+    }
+
+    fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, HostError> {
+        Ok(self.rule.advance(watermark_ms))
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, HostError> {
+        Ok(self.rule.snapshot())
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), HostError> {
+        self.rule.restore(state).map_err(|message| HostError::Rule {
+            rule: self.info.id.clone(),
+            call: "restore",
+            message,
+        })
+    }
+}

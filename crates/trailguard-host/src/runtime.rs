@@ -1,0 +1,226 @@
+//! The wasmtime engine, the limits every rule runs under, and the cache of
+//! compiled components.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+use crate::{CONTRACT_VERSION, ComponentRule, HostError, RuleInfo};
+
+/// How often the epoch advances; the granularity of CPU-time limits.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits applied to each rule instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one call into a rule may take before it is
+    /// interrupted. Default 10 s: a batch of 1,000 events takes milliseconds.
+    pub call_timeout: Duration,
+    /// Maximum linear memory of a rule, in bytes. Default 512 MiB: rule A's
+    /// 7-day window for thousands of identities fits with room to spare.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            call_timeout: Duration::from_secs(10),
+            max_memory_bytes: 512 << 20,
+        }
+    }
+}
+
+/// How to build a [`Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeOptions {
+    /// Limits for every rule.
+    pub limits: Limits,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Advances the engine's epoch on a background thread until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A panicked ticker has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The engine every rule runs in.
+pub struct Runtime {
+    engine: Engine,
+    options: RuntimeOptions,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("options", &self.options).finish()
+    }
+}
+
+/// The WebAssembly binary header of a component (magic, version 0x0d, layer 1).
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+impl Runtime {
+    /// Starts an engine with epoch interruption for CPU-time limits.
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, HostError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (engine, stop) = (engine.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("trailguard-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| HostError::Engine(format!("cannot start the epoch thread: {e}")))?
+        };
+        Ok(Runtime {
+            engine,
+            options,
+            _ticker: EpochTicker {
+                stop,
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// The limits rules run under.
+    pub fn limits(&self) -> Limits {
+        self.options.limits
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Epoch ticks that make up the call timeout (at least one).
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        let ticks = self.options.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Loads a rule component and creates its detector. `config` picks the
+    /// rule's JSON configuration once its metadata is known (`""` for the
+    /// rule's defaults).
+    pub fn load_rule(
+        &self,
+        path: &Path,
+        config: impl FnOnce(&RuleInfo) -> String,
+    ) -> Result<ComponentRule, HostError> {
+        let component = self.compile(path)?;
+        check_contract(&self.engine, &component, path)?;
+        ComponentRule::instantiate(self, &component, path, config)
+    }
+
+    /// Compiles a component, or loads its compiled form from the cache.
+    fn compile(&self, path: &Path) -> Result<Component, HostError> {
+        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if !bytes.starts_with(&COMPONENT_HEADER) {
+            let reason = if bytes.starts_with(b"\0asm") {
+                "it is a core WebAssembly module, not a component; build rules with `cargo xtask build`, which turns them into components"
+            } else {
+                "it is not a WebAssembly component"
+            };
+            return Err(HostError::Refused {
+                path: path.to_owned(),
+                reason: reason.into(),
+            });
+        }
+        let load_err = |e: wasmtime::Error| HostError::Load {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let Some(dir) = &self.options.cache_dir else {
+            return Component::new(&self.engine, &bytes).map_err(load_err);
+        };
+        let mut compat = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut compat);
+        let key = format!("{:x}-{:016x}.cwasm", Sha256::digest(&bytes), compat.finish());
+        let cached = dir.join(key);
+        if cached.is_file() {
+            // SAFETY: the cache holds only files this function wrote with
+            // `Component::serialize` for this engine's compatibility hash,
+            // named after the SHA-256 of their source; anyone who can write
+            // the cache directory can already run code as this user.
+            #[allow(unsafe_code)]
+            let loaded = unsafe { Component::deserialize_file(&self.engine, &cached) };
+            if let Ok(component) = loaded {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, &bytes).map_err(load_err)?;
+        // The cache is an optimization: failing to write it is not an error.
+        if let Ok(serialized) = component.serialize()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, serialized).is_ok() {
+                let _ = std::fs::rename(&tmp, &cached);
+            }
+        }
+        Ok(component)
+    }
+}
+
+/// The export every rule must have.
+fn rule_export() -> String {
+    format!("trailguard:detector/rule@{CONTRACT_VERSION}")
+}
+
+/// Refuses components that import anything or export another contract version.
+fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result<(), HostError> {
+    let refuse = |reason: String| HostError::Refused {
+        path: path.to_owned(),
+        reason,
+    };
+    let ty = component.component_type();
+    let imports: Vec<&str> = ty.imports(engine).map(|(name, _)| name).collect();
+    if !imports.is_empty() {
+        return Err(refuse(format!(
+            "it imports {}; a rule must import nothing (no files, network or clock)",
+            imports.join(", ")
+        )));
+    }
+    let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let wanted = rule_export();
+    if exports.contains(&wanted.as_str()) {
+        return Ok(());
+    }
+    match exports.iter().find(|e| e.starts_with("trailguard:detector/rule@")) {
+        Some(other) => Err(refuse(format!(
+            "it was built against contract trailguard:detector@{}, but this host speaks trailguard:detector@{CONTRACT_VERSION}; rebuild the rule with a matching trailguard-rule-sdk",
+            other.trim_start_matches("trailguard:detector/rule@")
+        ))),
+        None => Err(refuse(format!(
+            "it does not export {wanted} (its exports: {}); is it a trailguard rule?",
+            if exports.is_empty() { "none".to_owned() } else { exports.join(", ") }
+        ))),
+    }
+}

@@ -1,0 +1,162 @@
+//! Command-line arguments and the small `asn` commands.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use trailguard_asn::{AsnDb, import_csv};
+
+/// Detection runtime for AWS CloudTrail: sandboxed WebAssembly rules over
+/// ASN-enriched audit logs.
+#[derive(Parser, Debug)]
+#[command(name = "trailguard", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run every rule over CloudTrail input and write alerts as NDJSON.
+    #[command(after_help = "\
+Examples:
+  trailguard run --asn-db target/asn/asn.mmdb examples/data
+  zcat delivery.json.gz | trailguard run --asn-db asn.mmdb -o alerts.ndjson -
+
+Exit status: 0 the run completed; 1 it could not run (bad arguments,
+unreadable rule, configuration or ASN database); 2 it completed but a rule
+failed and was stopped (see the summary). Rejected input records do not
+change the exit status; the summary lists them with file and position.")]
+    Run(RunArgs),
+    /// Build or query the ASN database.
+    #[command(subcommand)]
+    Asn(AsnCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Rule components (.wasm files, or directories of them). Default: the
+    /// `modules` directory next to the binary's (target/modules after
+    /// `cargo xtask build`).
+    #[arg(long = "rules", value_name = "PATH", env = "TRAILGUARD_RULES", value_delimiter = ':')]
+    pub rules: Vec<PathBuf>,
+    /// MMDB file with AS numbers and organizations (GeoLite2-ASN layout).
+    /// Default: target/asn/asn.mmdb next to the binary's directory.
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
+    /// TOML configuration: `[run]` options and a `[rules.RULE-ID]` table per rule.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write alerts here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How late (in event time) an event may arrive after newer ones and
+    /// still be in time for the evaluations it belongs to. Default 15.
+    #[arg(long, value_name = "MINUTES")]
+    pub allowed_lateness: Option<u32>,
+    /// Events per batch handed to the rules. Default 1024.
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Directory for compiled rules. Default: $XDG_CACHE_HOME/trailguard
+    /// (or ~/.cache/trailguard).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile rules every time instead of caching the compiled code.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// CloudTrail input: files, directories (read recursively in name
+    /// order), or `-` for standard input.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AsnCommand {
+    /// Build an MMDB from ip-location-db CSVs (`start,end,asn,organization`).
+    #[command(after_help = "\
+Example:
+  npm pack @ip-location-db/asn && tar xzf ip-location-db-asn-*.tgz
+  trailguard asn import --ipv4 package/asn-ipv4.csv --ipv6 package/asn-ipv6.csv -o asn.mmdb
+
+The data is DB-IP ASN Lite and RouteViews, CC BY 4.0: credit DB-IP.com and
+routeviews.org wherever results are shown.")]
+    Import(ImportArgs),
+    /// Print the AS number and organization of addresses.
+    #[command(after_help = "Example:\n  trailguard asn lookup --asn-db asn.mmdb 3.80.1.2 2601::1")]
+    Lookup(LookupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// IPv4 CSV (asn-ipv4.csv).
+    #[arg(long, value_name = "FILE", required_unless_present = "ipv6")]
+    pub ipv4: Option<PathBuf>,
+    /// IPv6 CSV (asn-ipv6.csv).
+    #[arg(long, value_name = "FILE")]
+    pub ipv6: Option<PathBuf>,
+    /// The MMDB file to write.
+    #[arg(short = 'o', long = "output", value_name = "OUT.mmdb")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// The MMDB file (default as for `run`).
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
+    /// Addresses to look up.
+    #[arg(value_name = "IP", required = true)]
+    pub ips: Vec<String>,
+}
+
+/// `<dir of the binary>/../<rest>`: where `cargo xtask` puts things.
+pub fn beside_binary(rest: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.join(rest))
+}
+
+/// The ASN database to use: the flag, or the default location.
+pub fn open_asn_db(flag: Option<PathBuf>) -> Result<AsnDb> {
+    let path = flag
+        .or_else(|| beside_binary("asn/asn.mmdb").filter(|p| p.is_file()))
+        .context("no ASN database: pass --asn-db FILE (build one with `cargo xtask asn` or `trailguard asn import`)")?;
+    Ok(AsnDb::open(&path)?)
+}
+
+pub fn asn_import(args: ImportArgs) -> Result<ExitCode> {
+    let stats = import_csv(args.ipv4.as_deref(), args.ipv6.as_deref(), &args.output, None)?;
+    eprintln!(
+        "wrote {} ({} bytes): {} IPv4 and {} IPv6 ranges. Data: DB-IP.com and routeviews.org, CC BY 4.0",
+        args.output.display(),
+        stats.bytes,
+        stats.ipv4_ranges,
+        stats.ipv6_ranges
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn asn_lookup(args: LookupArgs) -> Result<ExitCode> {
+    let db = open_asn_db(args.asn_db)?;
+    let mut all_found = true;
+    for text in &args.ips {
+        let Ok(ip) = text.parse::<IpAddr>() else {
+            println!("{text}\tnot a literal IP address");
+            all_found = false;
+            continue;
+        };
+        match db.lookup(ip)? {
+            Some(info) => println!(
+                "{ip}\tAS{}\t{}",
+                info.number,
+                info.organization.as_deref().unwrap_or("(no organization name)")
+            ),
+            None => {
+                println!("{ip}\tnot found");
+                all_found = false;
+            }
+        }
+    }
+    Ok(if all_found { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,208 @@
+//! `trailguard run`: source → decode → normalize → enrich → batch → rules
+//! → alerts, then the summary.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use trailguard_host::{AlertDocument, Detector, Limits, Pipeline, PipelineStats, Runtime, RuntimeOptions};
+use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
+
+use crate::cli::{RunArgs, beside_binary, open_asn_db};
+use crate::settings::Settings;
+
+/// Exit status: the run could not happen.
+pub const EXIT_ERROR: u8 = 1;
+/// Exit status: the run completed, but a rule failed and was stopped.
+pub const EXIT_RULE_FAILED: u8 = 2;
+
+/// Every `.wasm` file named, or found (sorted) in a named directory.
+fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let defaults;
+    let paths = if paths.is_empty() {
+        defaults = vec![beside_binary("modules").context("cannot locate the default rules directory; pass --rules")?];
+        &defaults
+    } else {
+        paths
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read rules directory {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                bail!("no .wasm rules in {}; build them with `cargo xtask build` or pass --rules", path.display());
+            }
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            bail!("rules path {} does not exist; build the rules with `cargo xtask build` or pass --rules", path.display());
+        }
+    }
+    Ok(files)
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("trailguard"))
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let settings = match &args.config {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        call_timeout: settings.run.call_timeout_seconds.map_or(defaults.call_timeout, Duration::from_secs),
+        max_memory_bytes: settings.run.max_memory_mib.map_or(defaults.max_memory_bytes, |m| m << 20),
+    };
+    let lateness_minutes = args.allowed_lateness.or(settings.run.allowed_lateness_minutes).unwrap_or(15);
+    let batch_size = args.batch_size.or(settings.run.batch_size).unwrap_or(1024).max(1);
+    let runtime = Runtime::new(RuntimeOptions {
+        limits,
+        cache_dir: if args.no_cache { None } else { args.cache_dir.clone().or_else(default_cache_dir) },
+    })?;
+
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    for file in rule_files(&args.rules)? {
+        let rule = runtime.load_rule(&file, |info| settings.rule_config(&info.id))?;
+        if detectors.iter().any(|d| d.info().id == rule.info().id) {
+            bail!("two rules with id {} (second: {}); pass each rule once", rule.info().id, file.display());
+        }
+        detectors.push(Box::new(rule));
+    }
+    for id in settings.rules.keys() {
+        if !detectors.iter().any(|d| &d.info().id == id) {
+            let loaded: Vec<&str> = detectors.iter().map(|d| d.info().id.as_str()).collect();
+            bail!("config has [rules.{id}], but no loaded rule has that id (loaded: {})", loaded.join(", "));
+        }
+    }
+
+    let asn = open_asn_db(args.asn_db.clone())?;
+    let normalizer = Normalizer::new(Some(&asn));
+    let sources = expand_inputs(&args.inputs)?;
+    let mut sink = Sink::open(args.output.as_deref())?;
+    let mut pipeline = Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000);
+    let mut ingest = IngestStats::default();
+    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(batch_size);
+
+    for source in &sources {
+        let name = source.name();
+        let bytes = match source.read() {
+            Ok(b) => b,
+            Err(e) => {
+                ingest.reject(trailguard_ingest::Rejection {
+                    file: name,
+                    position: "whole input".into(),
+                    reason: trailguard_ingest::RejectReason::Unreadable(e.to_string()),
+                });
+                continue;
+            }
+        };
+        let mut failed_write = None;
+        decode_bytes(&name, &bytes, &normalizer, &mut ingest, &mut |event| {
+            batch.push(event);
+            if batch.len() >= batch_size {
+                if let Err(e) = sink.write(&pipeline.push(&batch)) {
+                    failed_write.get_or_insert(e);
+                }
+                batch.clear();
+            }
+        });
+        if let Some(e) = failed_write {
+            return Err(e);
+        }
+    }
+    sink.write(&pipeline.push(&batch))?;
+    sink.write(&pipeline.finish())?;
+    sink.finish()?;
+
+    report(&ingest, pipeline.stats(), started.elapsed());
+    Ok(if pipeline.stats().failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_RULE_FAILED) })
+}
+
+/// Where alerts go: one JSON document per line.
+struct Sink {
+    out: BufWriter<Box<dyn Write>>,
+    name: String,
+}
+
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Sink> {
+        let (out, name): (Box<dyn Write>, String) = match path {
+            Some(p) => (
+                Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+                p.display().to_string(),
+            ),
+            None => (Box::new(std::io::stdout().lock()), "standard output".into()),
+        };
+        Ok(Sink { out: BufWriter::new(out), name })
+    }
+
+    fn write(&mut self, alerts: &[AlertDocument]) -> Result<()> {
+        for alert in alerts {
+            serde_json::to_writer(&mut self.out, alert)?;
+            self.out.write_all(b"\n").with_context(|| format!("cannot write alerts to {}", self.name))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.out.flush().with_context(|| format!("cannot write alerts to {}", self.name))
+    }
+}
+
+fn counts(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The run's summary, on standard error.
+fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    let mut err = std::io::stderr().lock();
+    let mut line = |s: String| {
+        let _ = writeln!(err, "{s}");
+    };
+    line(format!(
+        "trailguard: {} input(s), {} record(s) read: {} accepted, {} rejected{}",
+        ingest.files,
+        ingest.records_read,
+        ingest.accepted,
+        ingest.rejected_total(),
+        if ingest.rejected.is_empty() { String::new() } else { format!(" ({})", counts(&ingest.rejected)) }
+    ));
+    let without: u64 = ingest.without_asn.values().sum();
+    line(format!(
+        "  without source AS: {without}{}",
+        if without == 0 { String::new() } else { format!(" ({})", counts(&ingest.without_asn)) }
+    ));
+    line(format!("  late events (after their hour was evaluated): {}", pipeline.late_events));
+    for (rule, n) in &pipeline.alerts {
+        line(format!("  rule {rule}: {n} alert(s)"));
+    }
+    for f in &pipeline.failures {
+        line(format!("  rule {} FAILED after {} events and was stopped: {}", f.rule, f.events_before, f.message));
+    }
+    line(format!(
+        "  elapsed {secs:.2} s, {:.0} events/s",
+        if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 }
+    ));
+    const SHOWN: usize = 20;
+    for r in ingest.rejections.iter().take(SHOWN) {
+        line(format!("  rejected: {r}"));
+    }
+    if ingest.rejected_total() > SHOWN as u64 {
+        line(format!("  ... and {} more rejected record(s)", ingest.rejected_total() - SHOWN as u64));
+    }
+}
