@@ -40,7 +40,12 @@ pub struct RunArgs {
     /// Rule components (.wasm files, or directories of them). Default: the
     /// `modules` directory next to the binary's (target/modules after
     /// `cargo xtask build`).
-    #[arg(long = "rules", value_name = "PATH", env = "TRAILGUARD_RULES", value_delimiter = ':')]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        env = "TRAILGUARD_RULES",
+        value_delimiter = ':'
+    )]
     pub rules: Vec<PathBuf>,
     /// MMDB file with AS numbers and organizations (GeoLite2-ASN layout).
     /// Default: target/asn/asn.mmdb next to the binary's directory.
@@ -126,13 +131,26 @@ pub fn open_asn_db(flag: Option<PathBuf>) -> Result<AsnDb> {
 }
 
 pub fn asn_import(args: ImportArgs) -> Result<ExitCode> {
-    let stats = import_csv(args.ipv4.as_deref(), args.ipv6.as_deref(), &args.output, None)?;
+    let stats = import_csv(
+        args.ipv4.as_deref(),
+        args.ipv6.as_deref(),
+        &args.output,
+        None,
+    )?;
     eprintln!(
-        "wrote {} ({} bytes): {} IPv4 and {} IPv6 ranges. Data: DB-IP.com and routeviews.org, CC BY 4.0",
+        "wrote {} ({} bytes): {} IPv4 and {} IPv6 ranges{}. Data: DB-IP.com and routeviews.org, CC BY 4.0",
         args.output.display(),
         stats.bytes,
         stats.ipv4_ranges,
-        stats.ipv6_ranges
+        stats.ipv6_ranges,
+        if stats.aliased_skipped == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({} IPv6 range(s) inside IPv4-aliased networks skipped: addresses there resolve via their embedded IPv4 address)",
+                stats.aliased_skipped
+            )
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -150,7 +168,9 @@ pub fn asn_lookup(args: LookupArgs) -> Result<ExitCode> {
             Some(info) => println!(
                 "{ip}\tAS{}\t{}",
                 info.number,
-                info.organization.as_deref().unwrap_or("(no organization name)")
+                info.organization
+                    .as_deref()
+                    .unwrap_or("(no organization name)")
             ),
             None => {
                 println!("{ip}\tnot found");
@@ -158,5 +178,9 @@ pub fn asn_lookup(args: LookupArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if all_found { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_found {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

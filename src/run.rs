@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use trailguard_host::{AlertDocument, Detector, Limits, Pipeline, PipelineStats, Runtime, RuntimeOptions};
+use trailguard_host::{
+    AlertDocument, Detector, Limits, Pipeline, PipelineStats, Runtime, RuntimeOptions,
+};
 use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
 
 use crate::cli::{RunArgs, beside_binary, open_asn_db};
@@ -22,7 +24,10 @@ pub const EXIT_RULE_FAILED: u8 = 2;
 fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let defaults;
     let paths = if paths.is_empty() {
-        defaults = vec![beside_binary("modules").context("cannot locate the default rules directory; pass --rules")?];
+        defaults = vec![
+            beside_binary("modules")
+                .context("cannot locate the default rules directory; pass --rules")?,
+        ];
         &defaults
     } else {
         paths
@@ -37,13 +42,19 @@ fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .collect();
             found.sort();
             if found.is_empty() {
-                bail!("no .wasm rules in {}; build them with `cargo xtask build` or pass --rules", path.display());
+                bail!(
+                    "no .wasm rules in {}; build them with `cargo xtask build` or pass --rules",
+                    path.display()
+                );
             }
             files.extend(found);
         } else if path.is_file() {
             files.push(path.clone());
         } else {
-            bail!("rules path {} does not exist; build the rules with `cargo xtask build` or pass --rules", path.display());
+            bail!(
+                "rules path {} does not exist; build the rules with `cargo xtask build` or pass --rules",
+                path.display()
+            );
         }
     }
     Ok(files)
@@ -64,28 +75,52 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let defaults = Limits::default();
     let limits = Limits {
-        call_timeout: settings.run.call_timeout_seconds.map_or(defaults.call_timeout, Duration::from_secs),
-        max_memory_bytes: settings.run.max_memory_mib.map_or(defaults.max_memory_bytes, |m| m << 20),
+        call_timeout: settings
+            .run
+            .call_timeout_seconds
+            .map_or(defaults.call_timeout, Duration::from_secs),
+        max_memory_bytes: settings
+            .run
+            .max_memory_mib
+            .map_or(defaults.max_memory_bytes, |m| m << 20),
     };
-    let lateness_minutes = args.allowed_lateness.or(settings.run.allowed_lateness_minutes).unwrap_or(15);
-    let batch_size = args.batch_size.or(settings.run.batch_size).unwrap_or(1024).max(1);
+    let lateness_minutes = args
+        .allowed_lateness
+        .or(settings.run.allowed_lateness_minutes)
+        .unwrap_or(15);
+    let batch_size = args
+        .batch_size
+        .or(settings.run.batch_size)
+        .unwrap_or(1024)
+        .max(1);
     let runtime = Runtime::new(RuntimeOptions {
         limits,
-        cache_dir: if args.no_cache { None } else { args.cache_dir.clone().or_else(default_cache_dir) },
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.clone().or_else(default_cache_dir)
+        },
     })?;
 
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     for file in rule_files(&args.rules)? {
         let rule = runtime.load_rule(&file, |info| settings.rule_config(&info.id))?;
         if detectors.iter().any(|d| d.info().id == rule.info().id) {
-            bail!("two rules with id {} (second: {}); pass each rule once", rule.info().id, file.display());
+            bail!(
+                "two rules with id {} (second: {}); pass each rule once",
+                rule.info().id,
+                file.display()
+            );
         }
         detectors.push(Box::new(rule));
     }
     for id in settings.rules.keys() {
         if !detectors.iter().any(|d| &d.info().id == id) {
             let loaded: Vec<&str> = detectors.iter().map(|d| d.info().id.as_str()).collect();
-            bail!("config has [rules.{id}], but no loaded rule has that id (loaded: {})", loaded.join(", "));
+            bail!(
+                "config has [rules.{id}], but no loaded rule has that id (loaded: {})",
+                loaded.join(", ")
+            );
         }
     }
 
@@ -129,7 +164,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     sink.finish()?;
 
     report(&ingest, pipeline.stats(), started.elapsed());
-    Ok(if pipeline.stats().failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_RULE_FAILED) })
+    Ok(if pipeline.stats().failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RULE_FAILED)
+    })
 }
 
 /// Where alerts go: one JSON document per line.
@@ -142,29 +181,42 @@ impl Sink {
     fn open(path: Option<&Path>) -> Result<Sink> {
         let (out, name): (Box<dyn Write>, String) = match path {
             Some(p) => (
-                Box::new(std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?),
+                Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                ),
                 p.display().to_string(),
             ),
             None => (Box::new(std::io::stdout().lock()), "standard output".into()),
         };
-        Ok(Sink { out: BufWriter::new(out), name })
+        Ok(Sink {
+            out: BufWriter::new(out),
+            name,
+        })
     }
 
     fn write(&mut self, alerts: &[AlertDocument]) -> Result<()> {
         for alert in alerts {
             serde_json::to_writer(&mut self.out, alert)?;
-            self.out.write_all(b"\n").with_context(|| format!("cannot write alerts to {}", self.name))?;
+            self.out
+                .write_all(b"\n")
+                .with_context(|| format!("cannot write alerts to {}", self.name))?;
         }
         Ok(())
     }
 
     fn finish(mut self) -> Result<()> {
-        self.out.flush().with_context(|| format!("cannot write alerts to {}", self.name))
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write alerts to {}", self.name))
     }
 }
 
 fn counts(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
-    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    map.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The run's summary, on standard error.
@@ -180,29 +232,68 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         ingest.records_read,
         ingest.accepted,
         ingest.rejected_total(),
-        if ingest.rejected.is_empty() { String::new() } else { format!(" ({})", counts(&ingest.rejected)) }
+        if ingest.rejected.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", counts(&ingest.rejected))
+        }
     ));
     let without: u64 = ingest.without_asn.values().sum();
     line(format!(
         "  without source AS: {without}{}",
-        if without == 0 { String::new() } else { format!(" ({})", counts(&ingest.without_asn)) }
+        if without == 0 {
+            String::new()
+        } else {
+            format!(" ({})", counts(&ingest.without_asn))
+        }
     ));
-    line(format!("  late events (after their hour was evaluated): {}", pipeline.late_events));
+    line(format!(
+        "  late events (after their hour was evaluated): {}",
+        pipeline.late_events
+    ));
     for (rule, n) in &pipeline.alerts {
         line(format!("  rule {rule}: {n} alert(s)"));
     }
     for f in &pipeline.failures {
-        line(format!("  rule {} FAILED after {} events and was stopped: {}", f.rule, f.events_before, f.message));
+        line(format!(
+            "  rule {} FAILED after {} events and was stopped: {}",
+            f.rule, f.events_before, f.message
+        ));
     }
     line(format!(
         "  elapsed {secs:.2} s, {:.0} events/s",
-        if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            pipeline.events as f64 / secs
+        } else {
+            0.0
+        }
     ));
-    const SHOWN: usize = 20;
-    for r in ingest.rejections.iter().take(SHOWN) {
-        line(format!("  rejected: {r}"));
+    // Rejections by file, in input order: count, then the first few positions.
+    let mut by_file: Vec<(&str, Vec<&trailguard_ingest::Rejection>)> = Vec::new();
+    for r in &ingest.rejections {
+        match by_file.last_mut() {
+            Some((file, list)) if *file == r.file => list.push(r),
+            _ => by_file.push((&r.file, vec![r])),
+        }
     }
-    if ingest.rejected_total() > SHOWN as u64 {
-        line(format!("  ... and {} more rejected record(s)", ingest.rejected_total() - SHOWN as u64));
+    const FILES_SHOWN: usize = 10;
+    const PER_FILE: usize = 3;
+    for (file, list) in by_file.iter().take(FILES_SHOWN) {
+        line(format!("  rejected in {file}: {}", list.len()));
+        for r in list.iter().take(PER_FILE) {
+            line(format!("    {}: {}", r.position, r.reason));
+        }
+    }
+    if by_file.len() > FILES_SHOWN {
+        line(format!(
+            "  ... and rejections in {} more file(s)",
+            by_file.len() - FILES_SHOWN
+        ));
+    }
+    if ingest.rejected_total() > ingest.rejections.len() as u64 {
+        line(format!(
+            "  (only the first {} rejections are itemized above; all are counted)",
+            ingest.rejections.len()
+        ));
     }
 }

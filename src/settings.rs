@@ -29,7 +29,8 @@ pub struct Settings {
 
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config {} is invalid", path.display()))
     }
 

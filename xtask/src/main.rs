@@ -3,13 +3,17 @@
 //! `cargo xtask build`: builds the release CLI and every rule in `modules/`
 //! for wasm32-unknown-unknown, turns each core module into a component
 //! in-process, refuses any component that imports something, and writes
-//! them to `target/modules/`.
+//! them to `target/modules/`. Benchmark guests (`benches/guests/`) go the
+//! same way into `target/bench-components/`.
 //!
 //! `cargo xtask asn`: builds `target/asn/asn.mmdb` from the ip-location-db
 //! package (a local `.tgz`, or fetched with `npm pack`).
 //!
 //! `cargo xtask demo`: `build` + `asn`, then runs `trailguard run` on the
-//! bundled sample data.
+//! public CloudTrail samples in `../shared/data/cloudtrail` (when present)
+//! and a generated stolen-credentials scenario.
+//!
+//! `cargo xtask test`: `build`, then formatting, clippy and every test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,11 +27,13 @@ fn main() -> Result<()> {
         Some("build") => build(&root).map(|_| ()),
         Some("asn") => asn(&root).map(|_| ()),
         Some("demo") => demo(&root),
+        Some("test") => test(&root),
         _ => {
-            eprintln!("usage: cargo xtask <build | asn | demo>");
+            eprintln!("usage: cargo xtask <build | asn | demo | test>");
             eprintln!("  build  release CLI + every rule component into target/modules/");
             eprintln!("  asn    target/asn/asn.mmdb from the ip-location-db ASN data");
-            eprintln!("  demo   build + asn, then run trailguard on the bundled samples");
+            eprintln!("  demo   build + asn, then run trailguard on sample CloudTrail data");
+            eprintln!("  test   build, then cargo fmt --check, clippy, and every test");
             std::process::exit(2);
         }
     }
@@ -35,7 +41,10 @@ fn main() -> Result<()> {
 
 fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    Ok(manifest.parent().context("xtask lives inside the workspace")?.to_owned())
+    Ok(manifest
+        .parent()
+        .context("xtask lives inside the workspace")?
+        .to_owned())
 }
 
 fn cargo() -> Command {
@@ -43,15 +52,17 @@ fn cargo() -> Command {
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     ensure!(status.success(), "{cmd:?} failed with {status}");
     Ok(())
 }
 
-/// Every crate under `modules/`: (package name, directory).
-fn rule_crates(root: &Path) -> Result<Vec<(String, PathBuf)>> {
+/// Every crate under `dir`: (package name, directory).
+fn guest_crates(root: &Path, dir: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut crates = Vec::new();
-    for entry in std::fs::read_dir(root.join("modules"))? {
+    for entry in std::fs::read_dir(root.join(dir))? {
         let dir = entry?.path();
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
@@ -60,7 +71,11 @@ fn rule_crates(root: &Path) -> Result<Vec<(String, PathBuf)>> {
         let text = std::fs::read_to_string(&manifest)?;
         let name = text
             .lines()
-            .find_map(|l| l.trim().strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("name = \"")
+                    .and_then(|r| r.strip_suffix('"'))
+            })
             .with_context(|| format!("{} has no package name", manifest.display()))?;
         crates.push((name.to_owned(), dir));
     }
@@ -70,24 +85,39 @@ fn rule_crates(root: &Path) -> Result<Vec<(String, PathBuf)>> {
 
 /// Builds the CLI and the rule components; returns the component paths.
 fn build(root: &Path) -> Result<Vec<PathBuf>> {
-    run(cargo().current_dir(root).args(["build", "--release", "--package", "trailguard"]))?;
-    let rules = rule_crates(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "--package", "trailguard"]))?;
+    let rules = guest_crates(root, "modules")?;
     ensure!(!rules.is_empty(), "no rule crates under modules/");
+    let probes = guest_crates(root, "benches/guests")?;
     let mut wasm = cargo();
-    wasm.current_dir(root)
-        .args(["build", "--target", "wasm32-unknown-unknown", "--profile", "wasm"]);
-    for (name, _) in &rules {
+    wasm.current_dir(root).args([
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm",
+    ]);
+    for (name, _) in rules.iter().chain(&probes) {
         wasm.args(["--package", name]);
     }
     run(&mut wasm)?;
+    let written = componentize(root, &rules, "target/modules")?;
+    componentize(root, &probes, "target/bench-components")?;
+    Ok(written)
+}
 
-    let out_dir = root.join("target/modules");
+/// Turns the built core modules of `crates` into components in `out`.
+fn componentize(root: &Path, crates: &[(String, PathBuf)], out: &str) -> Result<Vec<PathBuf>> {
+    let out_dir = root.join(out);
     std::fs::create_dir_all(&out_dir)?;
     let mut written = Vec::new();
-    for (name, _) in &rules {
+    for (name, _) in crates {
         let file = name.replace('-', "_");
         let core = root.join(format!("target/wasm32-unknown-unknown/wasm/{file}.wasm"));
-        let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
+        let module =
+            std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .with_context(|| format!("{name}: not a module wit-component can read"))?
@@ -103,7 +133,11 @@ fn build(root: &Path) -> Result<Vec<PathBuf>> {
         }
         let target = out_dir.join(format!("{name}.wasm"));
         std::fs::write(&target, &component)?;
-        println!("component {} ({} bytes, 0 imports)", target.display(), component.len());
+        println!(
+            "component {} ({} bytes, 0 imports)",
+            target.display(),
+            component.len()
+        );
         written.push(target);
     }
     Ok(written)
@@ -115,7 +149,8 @@ fn component_imports(component: &[u8]) -> Result<Vec<String>> {
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(component) {
         match payload? {
-            wasmparser::Payload::ModuleSection { .. } | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
             wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
             wasmparser::Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
@@ -141,13 +176,20 @@ fn asn_package(root: &Path, work: &Path) -> Result<PathBuf> {
             return Ok(found);
         }
     }
-    println!("no ASN package in {}; fetching @ip-location-db/asn with npm", shared.display());
+    println!(
+        "no ASN package in {}; fetching @ip-location-db/asn with npm",
+        shared.display()
+    );
     let output = Command::new("npm")
         .current_dir(work)
         .args(["pack", "--silent", "@ip-location-db/asn"])
         .output()
         .context("cannot run npm (install Node.js, or put the .tgz in ../shared/data/asn)")?;
-    ensure!(output.status.success(), "npm pack failed: {}", String::from_utf8_lossy(&output.stderr));
+    ensure!(
+        output.status.success(),
+        "npm pack failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let name = String::from_utf8(output.stdout)?.trim().to_owned();
     Ok(work.join(name))
 }
@@ -162,10 +204,15 @@ fn asn(root: &Path) -> Result<PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     let package = asn_package(root, &dir)?;
-    run(Command::new("tar").current_dir(&dir).arg("xzf").arg(&package))?;
+    run(Command::new("tar")
+        .current_dir(&dir)
+        .arg("xzf")
+        .arg(&package))?;
     let cli = root.join("target/release/trailguard");
     if !cli.is_file() {
-        run(cargo().current_dir(root).args(["build", "--release", "--package", "trailguard"]))?;
+        run(cargo()
+            .current_dir(root)
+            .args(["build", "--release", "--package", "trailguard"]))?;
     }
     run(Command::new(&cli)
         .args(["asn", "import", "--ipv4"])
@@ -174,21 +221,68 @@ fn asn(root: &Path) -> Result<PathBuf> {
         .arg(dir.join("package/asn-ipv6.csv"))
         .arg("-o")
         .arg(&mmdb))?;
-    for license in ["DBIP-LICENSE", "ROUTEVIEWS-LICENSE", "NRO_LICENSE", "MODIFICATIONS"] {
+    for license in [
+        "DBIP-LICENSE",
+        "ROUTEVIEWS-LICENSE",
+        "NRO_LICENSE",
+        "MODIFICATIONS",
+    ] {
         let _ = std::fs::copy(dir.join("package").join(license), dir.join(license));
     }
     Ok(mmdb)
 }
 
+fn test(root: &Path) -> Result<()> {
+    build(root)?;
+    run(cargo()
+        .current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().current_dir(root).args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo()
+        .current_dir(root)
+        .args(["test", "--release", "--workspace"]))
+}
+
 fn demo(root: &Path) -> Result<()> {
     build(root)?;
     let mmdb = asn(root)?;
-    let mut inputs = vec![root.join("examples/data")];
+    let mut inputs = Vec::new();
     let shared = root.join("../shared/data/cloudtrail");
     if shared.is_dir() {
-        inputs.push(shared);
+        // Every sample set, minus files that are not CloudTrail (test labels).
+        for entry in std::fs::read_dir(&shared)? {
+            let dir = entry?.path();
+            for file in std::fs::read_dir(&dir)? {
+                let file = file?.path();
+                if !file.to_string_lossy().contains(".labels.") {
+                    inputs.push(file);
+                }
+            }
+        }
+        inputs.sort();
     }
-    let out = root.join("target/demo-alerts.ndjson");
+    let generated = root.join("target/demo/stolen-ci-credentials");
+    if generated.is_dir() {
+        std::fs::remove_dir_all(&generated)?;
+    }
+    std::fs::create_dir_all(&generated)?;
+    let calls = trailguard_gen::StolenCiCredentials::default().calls();
+    trailguard_gen::write_deliveries(&generated, &calls, 50)?;
+    println!(
+        "generated {} CloudTrail records in {}",
+        calls.len(),
+        generated.display()
+    );
+    inputs.push(generated);
+    let out = root.join("target/demo/alerts.ndjson");
     run(Command::new(root.join("target/release/trailguard"))
         .arg("run")
         .arg("--asn-db")

@@ -15,6 +15,10 @@ pub struct ImportStats {
     pub ipv4_ranges: u64,
     /// IPv6 ranges inserted.
     pub ipv6_ranges: u64,
+    /// IPv6 ranges skipped because they lie in a network the database
+    /// aliases to IPv4 space (`::ffff:0:0/96`, Teredo `2001::/32`, 6to4
+    /// `2002::/16`): look-ups there answer with the embedded IPv4 address's AS.
+    pub aliased_skipped: u64,
     /// Size of the written database in bytes.
     pub bytes: u64,
 }
@@ -40,10 +44,10 @@ pub fn import_csv(
         .build();
     let mut stats = ImportStats::default();
     if let Some(path) = ipv4 {
-        stats.ipv4_ranges = insert_rows(&mut writer, path, false)?;
+        stats.ipv4_ranges = insert_rows(&mut writer, path, false, &mut stats.aliased_skipped)?;
     }
     if let Some(path) = ipv6 {
-        stats.ipv6_ranges = insert_rows(&mut writer, path, true)?;
+        stats.ipv6_ranges = insert_rows(&mut writer, path, true, &mut stats.aliased_skipped)?;
     }
     let bytes = writer.to_bytes().map_err(|e| AsnError::Write {
         path: out.to_owned(),
@@ -60,7 +64,12 @@ pub fn import_csv(
     Ok(stats)
 }
 
-fn insert_rows(writer: &mut Writer, path: &Path, v6: bool) -> Result<u64, AsnError> {
+fn insert_rows(
+    writer: &mut Writer,
+    path: &Path,
+    v6: bool,
+    aliased: &mut u64,
+) -> Result<u64, AsnError> {
     let err = |line: u64, message: String| AsnError::Csv {
         path: path.to_owned(),
         line,
@@ -81,7 +90,13 @@ fn insert_rows(writer: &mut Writer, path: &Path, v6: bool) -> Result<u64, AsnErr
         }
         let line = record.position().map_or(0, |p| p.line());
         if record.len() < 3 {
-            return Err(err(line, format!("expected start,end,asn[,organization], got {} field(s)", record.len())));
+            return Err(err(
+                line,
+                format!(
+                    "expected start,end,asn[,organization], got {} field(s)",
+                    record.len()
+                ),
+            ));
         }
         let addr = |i: usize| -> Result<IpAddr, AsnError> {
             let text = &record[i];
@@ -89,7 +104,13 @@ fn insert_rows(writer: &mut Writer, path: &Path, v6: bool) -> Result<u64, AsnErr
                 .parse()
                 .map_err(|_| err(line, format!("`{text}` is not an IP address (numeric -num.csv files are not supported; use asn-ipv4.csv / asn-ipv6.csv)")))?;
             if ip.is_ipv6() != v6 {
-                return Err(err(line, format!("`{text}` is not an IPv{} address; check --ipv4 / --ipv6", if v6 { 6 } else { 4 })));
+                return Err(err(
+                    line,
+                    format!(
+                        "`{text}` is not an IPv{} address; check --ipv4 / --ipv6",
+                        if v6 { 6 } else { 4 }
+                    ),
+                ));
             }
             Ok(ip)
         };
@@ -102,10 +123,11 @@ fn insert_rows(writer: &mut Writer, path: &Path, v6: bool) -> Result<u64, AsnErr
         if !organization.is_empty() {
             fields.push(("autonomous_system_organization", Value::from(organization)));
         }
-        writer
-            .insert_range(start, end, &Value::map(fields))
-            .map_err(|e| err(line, e.to_string()))?;
-        rows += 1;
+        match writer.insert_range(start, end, &Value::map(fields)) {
+            Ok(()) => rows += 1,
+            Err(mmdb_writer::Error::AliasedNetwork(_)) => *aliased += 1,
+            Err(e) => return Err(err(line, e.to_string())),
+        }
     }
     Ok(rows)
 }
@@ -129,31 +151,69 @@ mod tests {
             "v4.csv",
             "3.0.0.0,3.0.255.255,16509,\"Amazon.com, Inc.\"\n24.0.0.0,24.0.0.255,7922,\"Comcast Cable Communications, LLC\"\n",
         );
-        let v6 = write(dir.path(), "v6.csv", "2600:1f00::,2600:1fff:ffff:ffff:ffff:ffff:ffff:ffff,16509,\"Amazon.com, Inc.\"\n");
+        let v6 = write(
+            dir.path(),
+            "v6.csv",
+            "2001::,2001::ffff:ffff:ffff:ffff:ffff:ffff,6939,Hurricane Electric LLC\n2600:1f00::,2600:1fff:ffff:ffff:ffff:ffff:ffff:ffff,16509,\"Amazon.com, Inc.\"\n",
+        );
         let out = dir.path().join("asn.mmdb");
-        let stats = import_csv(Some(&v4), Some(&v6), &out, Some(SystemTime::UNIX_EPOCH)).expect("import");
-        assert_eq!((stats.ipv4_ranges, stats.ipv6_ranges), (2, 1));
-        let db = AsnDb::open(&out).expect("open");
-        let amazon = Some(AsInfo { number: 16509, organization: Some("Amazon.com, Inc.".into()) });
-        assert_eq!(db.lookup("3.0.12.1".parse().expect("ip")).expect("lookup"), amazon);
-        assert_eq!(db.lookup("2600:1f18::1".parse().expect("ip")).expect("lookup"), amazon);
+        let stats =
+            import_csv(Some(&v4), Some(&v6), &out, Some(SystemTime::UNIX_EPOCH)).expect("import");
         assert_eq!(
-            db.lookup("24.0.0.255".parse().expect("ip")).expect("lookup").map(|a| a.number),
+            (stats.ipv4_ranges, stats.ipv6_ranges, stats.aliased_skipped),
+            (2, 1, 1)
+        );
+        let db = AsnDb::open(&out).expect("open");
+        let amazon = Some(AsInfo {
+            number: 16509,
+            organization: Some("Amazon.com, Inc.".into()),
+        });
+        assert_eq!(
+            db.lookup("3.0.12.1".parse().expect("ip")).expect("lookup"),
+            amazon
+        );
+        assert_eq!(
+            db.lookup("2600:1f18::1".parse().expect("ip"))
+                .expect("lookup"),
+            amazon
+        );
+        assert_eq!(
+            db.lookup("24.0.0.255".parse().expect("ip"))
+                .expect("lookup")
+                .map(|a| a.number),
             Some(7922)
         );
-        assert_eq!(db.lookup("24.0.1.0".parse().expect("ip")).expect("lookup"), None);
+        assert_eq!(
+            db.lookup("24.0.1.0".parse().expect("ip")).expect("lookup"),
+            None
+        );
+        assert_eq!(
+            db.lookup("::ffff:3.0.0.1".parse().expect("ip"))
+                .expect("lookup"),
+            amazon,
+            "IPv4-mapped addresses resolve to the IPv4 network"
+        );
     }
 
     #[test]
     fn bad_rows_name_file_and_line() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let v4 = write(dir.path(), "v4.csv", "1.0.0.0,1.0.0.255,13335,x\n16777216,16777471,13335,x\n");
-        let err = import_csv(Some(&v4), None, &dir.path().join("o.mmdb"), None).expect_err("numeric");
+        let v4 = write(
+            dir.path(),
+            "v4.csv",
+            "1.0.0.0,1.0.0.255,13335,x\n16777216,16777471,13335,x\n",
+        );
+        let err =
+            import_csv(Some(&v4), None, &dir.path().join("o.mmdb"), None).expect_err("numeric");
         let text = err.to_string();
-        assert!(text.contains("v4.csv, line 2") && text.contains("16777216"), "{text}");
+        assert!(
+            text.contains("v4.csv, line 2") && text.contains("16777216"),
+            "{text}"
+        );
 
         let v6_in_v4 = write(dir.path(), "mixed.csv", "2001::,2001::ff,6939,HE\n");
-        let err = import_csv(Some(&v6_in_v4), None, &dir.path().join("o.mmdb"), None).expect_err("family");
+        let err = import_csv(Some(&v6_in_v4), None, &dir.path().join("o.mmdb"), None)
+            .expect_err("family");
         assert!(err.to_string().contains("not an IPv4 address"), "{err}");
     }
 }

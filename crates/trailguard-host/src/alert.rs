@@ -13,17 +13,27 @@ pub type AlertDocument = Map<String, Value>;
 pub(crate) fn document(info: &RuleInfo, alert: Alert) -> Result<AlertDocument, String> {
     let fields = match serde_json::from_str::<Value>(&alert.document) {
         Ok(Value::Object(fields)) => fields,
-        Ok(other) => return Err(format!("returned an alert that is not a JSON object: {other:.100}")),
+        Ok(other) => {
+            return Err(format!(
+                "returned an alert that is not a JSON object: {other:.100}"
+            ));
+        }
         Err(e) => return Err(format!("returned an alert that is not JSON: {e}")),
     };
     let mut doc = Map::new();
-    doc.insert("@timestamp".into(), format_timestamp_ms(alert.timestamp_ms).into());
+    doc.insert(
+        "@timestamp".into(),
+        format_timestamp_ms(alert.timestamp_ms).into(),
+    );
     doc.insert("rule.id".into(), info.id.clone().into());
     doc.insert("rule.name".into(), info.name.clone().into());
     doc.insert("rule.version".into(), info.version.clone().into());
     doc.insert("severity".into(), info.severity.as_str().into());
     doc.insert("risk_score".into(), info.risk_score.into());
-    doc.insert("threat.technique.id".into(), info.mitre_techniques.clone().into());
+    doc.insert(
+        "threat.technique.id".into(),
+        info.mitre_techniques.clone().into(),
+    );
     for (key, value) in fields {
         // The host's metadata wins over a rule's claim to the same names.
         doc.entry(key).or_insert(value);

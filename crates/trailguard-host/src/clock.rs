@@ -60,7 +60,10 @@ mod tests {
         assert!(!w.observe(10_000_000));
         assert_eq!(w.advance(), Some(9_100_000));
         assert_eq!(w.advance(), None, "unchanged");
-        assert!(!w.observe(9_500_000), "older than newest but within lateness");
+        assert!(
+            !w.observe(9_500_000),
+            "older than newest but within lateness"
+        );
         assert_eq!(w.advance(), None, "an older event does not move it");
         assert!(w.observe(9_000_000), "older than the announced watermark");
         assert!(!w.observe(20_000_000));

@@ -28,7 +28,9 @@ pub struct ComponentRule {
 
 impl std::fmt::Debug for ComponentRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentRule").field("rule", &self.info.id).finish()
+        f.debug_struct("ComponentRule")
+            .field("rule", &self.info.id)
+            .finish()
     }
 }
 
@@ -73,7 +75,9 @@ impl ComponentRule {
             StoreData {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(limits.max_memory_bytes)
-                    .instances(1)
+                    .instances(16)
+                    .memories(4)
+                    .tables(16)
                     .trap_on_grow_failure(true)
                     .build(),
             },
@@ -87,7 +91,8 @@ impl ComponentRule {
         };
         // The linker is empty: a rule gets nothing from the host.
         let linker = Linker::new(runtime.engine());
-        let bindings = DetectorWorld::instantiate(&mut store, component, &linker).map_err(load_err)?;
+        let bindings =
+            DetectorWorld::instantiate(&mut store, component, &linker).map_err(load_err)?;
         let rule = bindings.trailguard_detector_rule();
         let info = from_wit(rule.call_info(&mut store).map_err(load_err)?);
         let config = config(&info);
@@ -116,7 +121,9 @@ impl ComponentRule {
 
     fn failed(&self, call: &'static str, e: &wasmtime::Error) -> HostError {
         let message = match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => "interrupted: exceeded the CPU time limit per call".to_owned(),
+            Some(wasmtime::Trap::Interrupt) => {
+                "interrupted: exceeded the CPU time limit per call".to_owned()
+            }
             _ => format!("{e:#}"),
         };
         HostError::Rule {
@@ -146,7 +153,9 @@ impl Detector for ComponentRule {
             .trailguard_detector_rule()
             .detector()
             .call_process(&mut self.store, self.detector, batch);
-        result.map(from_wit_alerts).map_err(|e| self.failed("process", &e))
+        result
+            .map(from_wit_alerts)
+            .map_err(|e| self.failed("process", &e))
     }
 
     fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, HostError> {
@@ -156,7 +165,9 @@ impl Detector for ComponentRule {
             .trailguard_detector_rule()
             .detector()
             .call_advance(&mut self.store, self.detector, watermark_ms);
-        result.map(from_wit_alerts).map_err(|e| self.failed("advance", &e))
+        result
+            .map(from_wit_alerts)
+            .map_err(|e| self.failed("advance", &e))
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, HostError> {

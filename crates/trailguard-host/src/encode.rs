@@ -26,7 +26,9 @@ impl Default for BatchEncoder {
 
 impl std::fmt::Debug for BatchEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchEncoder").field("events", &self.batch.events.len()).finish()
+        f.debug_struct("BatchEncoder")
+            .field("events", &self.batch.events.len())
+            .finish()
     }
 }
 
@@ -42,7 +44,8 @@ impl Table<'_> {
         let Some(s) = s else { return 0 };
         self.text.push_str(s);
         // Batches are far below 4 GiB of text; `encode` checks it anyway.
-        self.offsets.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        self.offsets
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
         u32::try_from(self.offsets.len() - 2).unwrap_or(0)
     }
 }

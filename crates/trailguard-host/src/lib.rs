@@ -51,7 +51,10 @@ pub trait Detector {
     fn info(&self) -> &RuleInfo;
 
     /// Feeds a batch; returns the alerts the rule emits at once.
-    fn process(&mut self, events: &[trailguard_ingest::NormalizedEvent]) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>;
+    fn process(
+        &mut self,
+        events: &[trailguard_ingest::NormalizedEvent],
+    ) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>;
 
     /// Event time has advanced to `watermark_ms`; returns scheduled alerts.
     fn advance(&mut self, watermark_ms: i64) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>;

@@ -14,7 +14,9 @@ pub struct NativeRule<R> {
 
 impl<R> std::fmt::Debug for NativeRule<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NativeRule").field("rule", &self.info.id).finish()
+        f.debug_struct("NativeRule")
+            .field("rule", &self.info.id)
+            .finish()
     }
 }
 

@@ -45,7 +45,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("stats", &self.stats).finish()
+        f.debug_struct("Pipeline")
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -126,7 +128,11 @@ impl Pipeline {
             });
             match result {
                 Ok(docs) => {
-                    *self.stats.alerts.entry(slot.detector.info().id.clone()).or_default() += docs.len() as u64;
+                    *self
+                        .stats
+                        .alerts
+                        .entry(slot.detector.info().id.clone())
+                        .or_default() += docs.len() as u64;
                     out.extend(docs);
                 }
                 Err(e) => {

@@ -71,7 +71,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("options", &self.options).finish()
+        f.debug_struct("Runtime")
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -161,8 +163,14 @@ impl Runtime {
             return Component::new(&self.engine, &bytes).map_err(load_err);
         };
         let mut compat = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut compat);
-        let key = format!("{:x}-{:016x}.cwasm", Sha256::digest(&bytes), compat.finish());
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut compat);
+        let key = format!(
+            "{:x}-{:016x}.cwasm",
+            Sha256::digest(&bytes),
+            compat.finish()
+        );
         let cached = dir.join(key);
         if cached.is_file() {
             // SAFETY: the cache holds only files this function wrote with
@@ -213,14 +221,21 @@ fn check_contract(engine: &Engine, component: &Component, path: &Path) -> Result
     if exports.contains(&wanted.as_str()) {
         return Ok(());
     }
-    match exports.iter().find(|e| e.starts_with("trailguard:detector/rule@")) {
+    match exports
+        .iter()
+        .find(|e| e.starts_with("trailguard:detector/rule@"))
+    {
         Some(other) => Err(refuse(format!(
             "it was built against contract trailguard:detector@{}, but this host speaks trailguard:detector@{CONTRACT_VERSION}; rebuild the rule with a matching trailguard-rule-sdk",
             other.trim_start_matches("trailguard:detector/rule@")
         ))),
         None => Err(refuse(format!(
             "it does not export {wanted} (its exports: {}); is it a trailguard rule?",
-            if exports.is_empty() { "none".to_owned() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "none".to_owned()
+            } else {
+                exports.join(", ")
+            }
         ))),
     }
 }

@@ -53,6 +53,22 @@ struct Context<'a, 'n> {
     emit: &'a mut dyn FnMut(NormalizedEvent),
 }
 
+/// The first offset at or after `from` that starts a line beginning with `{`.
+fn next_record_line(text: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while at < text.len() {
+        let line_start = at == 0 || text[at - 1] == b'\n';
+        if line_start && text[at] == b'{' {
+            return at;
+        }
+        at += text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len() - at, |p| p + 1);
+    }
+    text.len()
+}
+
 /// Line numbers of byte offsets, counted incrementally: offsets asked for
 /// only grow, so a whole input costs one pass.
 struct Lines<'t> {
@@ -66,7 +82,10 @@ impl Lines<'_> {
     fn at(&mut self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         if offset > self.pos {
-            self.line += self.text[self.pos..offset].iter().filter(|&&b| b == b'\n').count();
+            self.line += self.text[self.pos..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
             self.pos = offset;
         }
         self.line
@@ -116,21 +135,30 @@ impl Context<'_, '_> {
                         self.value(raw, &|| format!("record {i}"));
                     }
                 }
-                Err(e) => self.reject(format!("line {}", e.line()), RejectReason::InvalidJson(e.to_string())),
+                Err(e) => self.reject(
+                    format!("line {}", e.line()),
+                    RejectReason::InvalidJson(e.to_string()),
+                ),
             },
             Some(_) => self.stream(text),
         }
     }
 
     /// A sequence of JSON values (one S3 delivery object, or NDJSON). A value
-    /// that does not parse is rejected and reading resumes on the line after
-    /// the error.
+    /// that does not parse is rejected, and reading resumes at the next line
+    /// after the error that starts with `{` in its first column (where NDJSON
+    /// records start; lines inside a pretty-printed document are indented).
     fn stream(&mut self, text: &[u8]) {
-        let mut lines = Lines { text, pos: 0, line: 1 };
+        let mut lines = Lines {
+            text,
+            pos: 0,
+            line: 1,
+        };
         let mut at = 0;
         while at < text.len() {
             let base_line = lines.at(at);
-            let mut values = serde_json::Deserializer::from_slice(&text[at..]).into_iter::<&RawValue>();
+            let mut values =
+                serde_json::Deserializer::from_slice(&text[at..]).into_iter::<&RawValue>();
             let mut resume = None;
             while let Some(item) = values.next() {
                 match item {
@@ -145,9 +173,20 @@ impl Context<'_, '_> {
                             .position(|b| !b.is_ascii_whitespace())
                             .map_or(text.len(), |p| good_end + p);
                         let bad_line = lines.at(bad_start);
-                        self.reject(format!("line {bad_line}"), RejectReason::InvalidJson(e.to_string()));
                         let error_line = base_line + e.line().max(1) - 1;
-                        resume = Some(lines.start_of(error_line + 1).max(bad_start + 1));
+                        let next = next_record_line(
+                            text,
+                            lines.start_of(error_line + 1).max(bad_start + 1),
+                        );
+                        // The rejection covers every line skipped to resync.
+                        let last_line = lines.at(next.saturating_sub(1).max(bad_start));
+                        let position = if last_line > bad_line {
+                            format!("lines {bad_line}-{last_line}")
+                        } else {
+                            format!("line {bad_line}")
+                        };
+                        self.reject(position, RejectReason::InvalidJson(e.to_string()));
+                        resume = Some(next);
                         break;
                     }
                 }
@@ -172,7 +211,13 @@ impl Context<'_, '_> {
             let outer = position();
             let single = outer == "line 1";
             for (i, inner) in records.iter().enumerate() {
-                let at = || if single { format!("record {i}") } else { format!("record {i} of {outer}") };
+                let at = || {
+                    if single {
+                        format!("record {i}")
+                    } else {
+                        format!("record {i} of {outer}")
+                    }
+                };
                 match serde_json::from_str::<RawRecord<'_>>(inner.get()) {
                     Ok(r) if inner.get().starts_with('{') => self.record(r, &at),
                     Ok(_) => self.reject(at(), RejectReason::NotAnObject),
@@ -215,15 +260,20 @@ mod tests {
 
     use super::*;
 
-    const A: &str = r#"{"eventTime":"2026-04-22T09:00:00Z","eventID":"a","eventName":"ListBuckets"}"#;
+    const A: &str =
+        r#"{"eventTime":"2026-04-22T09:00:00Z","eventID":"a","eventName":"ListBuckets"}"#;
     const B: &str = r#"{"eventTime":"2026-04-22T09:00:01Z","eventID":"b","eventName":"GetObject"}"#;
 
     fn decode(bytes: &[u8]) -> (Vec<String>, IngestStats) {
         let mut stats = IngestStats::default();
         let mut ids = Vec::new();
-        decode_bytes("f.json", bytes, &Normalizer::new(None), &mut stats, &mut |e| {
-            ids.push(e.event_id.unwrap_or_default())
-        });
+        decode_bytes(
+            "f.json",
+            bytes,
+            &Normalizer::new(None),
+            &mut stats,
+            &mut |e| ids.push(e.event_id.unwrap_or_default()),
+        );
         (ids, stats)
     }
 
@@ -238,8 +288,14 @@ mod tests {
         let delivery = format!(r#"{{"Records":[{A},{B}]}}"#);
         let array = format!("[{A},\n{B}]");
         let ndjson = format!("{A}\n{B}\n");
-        let eventbridge = format!(r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{A}}}"#);
-        for (shape, text) in [("delivery", &delivery), ("array", &array), ("ndjson", &ndjson)] {
+        let eventbridge = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{A}}}"#
+        );
+        for (shape, text) in [
+            ("delivery", &delivery),
+            ("array", &array),
+            ("ndjson", &ndjson),
+        ] {
             assert_eq!(decode(text.as_bytes()).0, ["a", "b"], "{shape}");
             assert_eq!(decode(&gzip(text.as_bytes())).0, ["a", "b"], "gzip {shape}");
         }
@@ -248,19 +304,46 @@ mod tests {
 
     #[test]
     fn bad_ndjson_line_loses_only_itself() {
-        let text = format!("{A}\n{{\"eventTime\": oops}}\n[1,2]\n{{\"eventName\":\"x\"}}\n{B}\n");
+        let text = format!(
+            "{A}\n{{\"eventTime\": oops}}\n[1,2]\n{{\"eventName\":\"x\"}}\n\"text\"\n{B}\n"
+        );
         let (ids, stats) = decode(text.as_bytes());
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(stats.records_read, 5);
         let positions: Vec<String> = stats.rejections.iter().map(|r| r.to_string()).collect();
-        assert!(positions[0].starts_with("f.json, line 2: invalid JSON"), "{positions:?}");
-        assert!(positions[1].starts_with("f.json, line 3: not a JSON object"), "{positions:?}");
-        assert!(positions[2].starts_with("f.json, line 4: no eventTime"), "{positions:?}");
+        // Line 3 does not start a record, so it is skipped with line 2.
+        assert!(
+            positions[0].starts_with("f.json, lines 2-3: invalid JSON"),
+            "{positions:?}"
+        );
+        assert!(
+            positions[1].starts_with("f.json, line 4: no eventTime"),
+            "{positions:?}"
+        );
+        assert!(
+            positions[2].starts_with("f.json, line 5: not a JSON object"),
+            "{positions:?}"
+        );
+        assert_eq!(stats.records_read, 5);
+    }
+
+    #[test]
+    fn broken_pretty_printed_document_is_one_rejection() {
+        let text = format!("{{\"Records\": [\n  {A}\n  {B}\n]}}\n{A}\n");
+        let (ids, stats) = decode(text.as_bytes());
+        assert_eq!(
+            ids,
+            ["a"],
+            "the NDJSON record after the broken document is read"
+        );
+        assert_eq!(stats.rejected_total(), 1, "{:?}", stats.rejections);
+        assert_eq!(stats.rejections[0].position, "lines 1-4");
     }
 
     #[test]
     fn wrong_type_is_named() {
-        let text = format!(r#"{{"Records":[{A},{{"eventTime":"2026-04-22T09:00:00Z","userIdentity":"me"}},{B}]}}"#);
+        let text = format!(
+            r#"{{"Records":[{A},{{"eventTime":"2026-04-22T09:00:00Z","userIdentity":"me"}},{B}]}}"#
+        );
         let (ids, stats) = decode(text.as_bytes());
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(stats.rejected.get("wrong-type"), Some(&1));
@@ -284,6 +367,6 @@ mod tests {
         let (ids, stats) = decode(b"hello, world\nthis is not json\n");
         assert!(ids.is_empty());
         assert!(stats.rejected_total() >= 1);
-        assert_eq!(stats.rejections[0].position, "line 1");
+        assert_eq!(stats.rejections[0].position, "lines 1-2");
     }
 }

@@ -17,4 +17,4 @@ mod stats;
 pub use decode::decode_bytes;
 pub use normalize::{NormalizedEvent, Normalizer};
 pub use source::{Source, expand_inputs};
-pub use stats::{IngestStats, NoAsnReason, Rejection, RejectReason};
+pub use stats::{IngestStats, NoAsnReason, RejectReason, Rejection};

@@ -47,11 +47,11 @@ pub(crate) struct RawRecord<'a> {
     #[serde(rename = "errorMessage", alias = "errormessage", borrow)]
     error_message: Option<Cow<'a, str>>,
     #[serde(rename = "requestParameters", alias = "requestparameters", borrow)]
-    request_parameters: Option<RawRequestParameters<'a>>,
+    request_parameters: Option<&'a RawValue>,
     #[serde(rename = "responseElements", alias = "responseelements", borrow)]
-    response_elements: Option<RawResponseElements<'a>>,
+    response_elements: Option<&'a RawValue>,
     #[serde(rename = "additionalEventData", alias = "additionaleventdata", borrow)]
-    additional_event_data: Option<RawAdditionalEventData<'a>>,
+    additional_event_data: Option<&'a RawValue>,
     /// An S3 delivery object: the records are inside.
     #[serde(rename = "Records", borrow)]
     pub(crate) records: Option<Vec<&'a RawValue>>,
@@ -89,25 +89,36 @@ struct RawSessionIssuer<'a> {
     user_name: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawRequestParameters<'a> {
-    #[serde(rename = "newUserName", borrow)]
-    new_user_name: Option<Cow<'a, str>>,
+/// The one field the mapping needs from a free-form object
+/// (`requestParameters`, `responseElements`, `additionalEventData`).
+#[derive(Deserialize)]
+struct NewUserName {
+    #[serde(rename = "newUserName")]
+    value: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawResponseElements<'a> {
-    #[serde(rename = "ConsoleLogin", borrow)]
-    console_login: Option<Cow<'a, str>>,
+#[derive(Deserialize)]
+struct ConsoleLogin {
+    #[serde(rename = "ConsoleLogin")]
+    value: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RawAdditionalEventData<'a> {
-    #[serde(rename = "UserName", borrow)]
-    user_name: Option<Cow<'a, str>>,
+#[derive(Deserialize)]
+struct UserName {
+    #[serde(rename = "UserName")]
+    value: Option<String>,
+}
+
+/// Reads a free-form object that some exporters deliver as a JSON object and
+/// others as a string holding one. Anything else (null, a number, a string
+/// that is not JSON) reads as absent: the record stays, without the field.
+fn nested<T: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> Option<T> {
+    let text = raw?.get();
+    if text.starts_with('{') {
+        return serde_json::from_str(text).ok();
+    }
+    let inner: String = serde_json::from_str(text).ok()?;
+    serde_json::from_str(&inner).ok()
 }
 
 /// A normalized, enriched event that owns its strings. Field names follow
@@ -171,10 +182,13 @@ fn owned(value: Option<Cow<'_, str>>) -> Option<String> {
 }
 
 /// Parses `eventTime`: RFC 3339 (`2014-09-26T11:30:00Z`, fractions and
-/// offsets allowed) or the `2023-01-10 21:04:02` form of Athena exports (UTC).
+/// offsets allowed) or the `2023-01-10 21:04:02[.000000000]` form of Athena
+/// and Panther exports (UTC).
 pub fn parse_event_time(text: &str) -> Option<i64> {
     let parsed = OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
-        PrimitiveDateTime::parse(text, format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
+        PrimitiveDateTime::parse(text, format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]][optional [Z]]"
+        ))
             .ok()
             .map(PrimitiveDateTime::assume_utc)
     })?;
@@ -182,10 +196,10 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
 }
 
 /// `source.ip`: the address when it is a literal IPv4 / IPv6 address, in
-/// canonical form. Leading zeros (`075.050.255.67`) are ambiguous (octal?)
-/// and are not literal addresses.
+/// canonical form (an IPv4-mapped IPv6 address becomes IPv4). Leading zeros
+/// (`075.050.255.67`) are ambiguous (octal?) and are not literal addresses.
 pub fn literal_ip(address: &str) -> Option<IpAddr> {
-    address.parse().ok()
+    address.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 impl<'a> Normalizer<'a> {
@@ -220,13 +234,17 @@ impl<'a> Normalizer<'a> {
         let event_name = raw.event_name.as_deref();
         let user_name = match (user_name, event_name) {
             (None, Some("ConsoleLogin" | "UserAuthentication")) => {
-                raw.additional_event_data.and_then(|d| d.user_name)
+                nested::<UserName>(raw.additional_event_data)
+                    .and_then(|d| d.value)
+                    .map(Cow::Owned)
             }
             (name, _) => name,
         };
 
         let console_login = match event_name {
-            Some("ConsoleLogin") => raw.response_elements.and_then(|r| r.console_login),
+            Some("ConsoleLogin") => {
+                nested::<ConsoleLogin>(raw.response_elements).and_then(|r| r.value)
+            }
             _ => None,
         };
         let outcome = match console_login {
@@ -269,7 +287,7 @@ impl<'a> Normalizer<'a> {
             source_as_organization: as_info.and_then(|a| a.organization),
             user_agent: owned(raw.user_agent),
             error_code: owned(raw.error_code),
-            user_changes_name: owned(raw.request_parameters.and_then(|p| p.new_user_name)),
+            user_changes_name: nested::<NewUserName>(raw.request_parameters).and_then(|p| p.value),
             outcome,
         };
         Ok((event, no_asn))
@@ -300,9 +318,12 @@ mod tests {
 
     #[test]
     fn user_name_per_identity_type() {
-        let iam = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"IAMUser","userName":"alice"}}"#);
+        let iam = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"IAMUser","userName":"alice"}}"#,
+        );
         assert_eq!(iam.expect("ok").user_name.as_deref(), Some("alice"));
-        let root = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"Root"}}"#);
+        let root =
+            normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"Root"}}"#);
         assert_eq!(root.expect("ok").user_name, None);
         let console = normalize(
             r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"ConsoleLogin","userIdentity":{"type":"IAMUser"},
@@ -311,7 +332,9 @@ mod tests {
         .expect("ok");
         assert_eq!(console.user_name.as_deref(), Some("bob"));
         assert_eq!(console.outcome, Outcome::Failure);
-        let service = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"AWSService","invokedBy":"x"}}"#);
+        let service = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","userIdentity":{"type":"AWSService","invokedBy":"x"}}"#,
+        );
         assert_eq!(service.expect("ok").user_name, None);
     }
 
@@ -319,9 +342,12 @@ mod tests {
     fn outcome_from_errors_and_console_login() {
         let ok = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z"}"#).expect("ok");
         assert_eq!(ok.outcome, Outcome::Success);
-        let denied = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorCode":"AccessDenied"}"#).expect("ok");
+        let denied =
+            normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorCode":"AccessDenied"}"#)
+                .expect("ok");
         assert_eq!(denied.outcome, Outcome::Failure);
-        let msg = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorMessage":"nope"}"#).expect("ok");
+        let msg =
+            normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","errorMessage":"nope"}"#).expect("ok");
         assert_eq!(msg.outcome, Outcome::Failure);
         let login = normalize(
             r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"ConsoleLogin","responseElements":{"ConsoleLogin":"Success"}}"#,
@@ -332,12 +358,30 @@ mod tests {
 
     #[test]
     fn source_ip_only_for_literal_addresses() {
-        assert_eq!(literal_ip("203.0.113.9"), Some("203.0.113.9".parse().expect("ip")));
-        assert_eq!(literal_ip("2001:DB8::1").map(|ip| ip.to_string()).as_deref(), Some("2001:db8::1"));
-        assert_eq!(literal_ip("075.050.255.67"), None, "leading zeros are not literal");
+        assert_eq!(
+            literal_ip("203.0.113.9"),
+            Some("203.0.113.9".parse().expect("ip"))
+        );
+        assert_eq!(
+            literal_ip("2001:DB8::1")
+                .map(|ip| ip.to_string())
+                .as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            literal_ip("075.050.255.67"),
+            None,
+            "leading zeros are not literal"
+        );
+        assert_eq!(
+            literal_ip("::ffff:3.80.1.2"),
+            Some("3.80.1.2".parse().expect("ip"))
+        );
         assert_eq!(literal_ip("ec2.amazonaws.com"), None);
         assert_eq!(literal_ip("AWS Internal"), None);
-        let e = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","sourceIPAddress":"075.050.255.67"}"#).expect("ok");
+        let e =
+            normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","sourceIPAddress":"075.050.255.67"}"#)
+                .expect("ok");
         assert_eq!(e.source_address.as_deref(), Some("075.050.255.67"));
         assert_eq!(e.source_ip, None);
     }
@@ -348,9 +392,20 @@ mod tests {
         assert_eq!(parse_event_time("1970-01-01T00:00:01.250Z"), Some(1250));
         assert_eq!(parse_event_time("1970-01-01T01:00:01+01:00"), Some(1000));
         assert_eq!(parse_event_time("1970-01-01 00:00:01"), Some(1000));
+        assert_eq!(
+            parse_event_time("1970-01-01 00:00:01.500000000"),
+            Some(1500)
+        );
+        assert_eq!(parse_event_time("1970-01-01 00:00:01Z"), Some(1000));
         assert_eq!(parse_event_time("yesterday"), None);
-        assert!(matches!(normalize(r#"{"eventName":"x"}"#), Err(RejectReason::MissingEventTime)));
-        assert!(matches!(normalize(r#"{"eventTime":"soon"}"#), Err(RejectReason::BadEventTime(_))));
+        assert!(matches!(
+            normalize(r#"{"eventName":"x"}"#),
+            Err(RejectReason::MissingEventTime)
+        ));
+        assert!(matches!(
+            normalize(r#"{"eventTime":"soon"}"#),
+            Err(RejectReason::BadEventTime(_))
+        ));
         let logstash = normalize(r#"{"@timestamp":"2020-09-14T01:19:40.000Z"}"#).expect("ok");
         assert_eq!(logstash.timestamp_ms, 1_600_046_380_000);
     }
@@ -374,5 +429,17 @@ mod tests {
         .expect("ok");
         assert_eq!(e.cloud_account_id.as_deref(), Some("111"));
         assert_eq!(e.user_changes_name.as_deref(), Some("eve"));
+    }
+
+    #[test]
+    fn free_form_objects_may_arrive_as_json_strings() {
+        let e = normalize(
+            r#"{"eventTime":"2026-04-22T09:30:00Z","requestParameters":"{\"newUserName\":\"eve\"}","responseElements":"not json"}"#,
+        )
+        .expect("a stringified object does not reject the record");
+        assert_eq!(e.user_changes_name.as_deref(), Some("eve"));
+        let e = normalize(r#"{"eventTime":"2026-04-22T09:30:00Z","requestParameters":[1,2]}"#)
+            .expect("ok");
+        assert_eq!(e.user_changes_name, None);
     }
 }

@@ -46,7 +46,7 @@ macro_rules! export_rule {
                     $crate::guest::info::<$rule>()
                 }
             }
-            $crate::guest::export!(Component with_types_in $crate::guest::bindings);
+    $crate::guest::export!(Component with_types_in $crate::guest::bindings);
         };
     };
 }

@@ -128,12 +128,13 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::preset(Preset::ElasticCompatible));
         }
-        let given: Map<String, Value> =
-            serde_json::from_str(text).map_err(|e| format!("configuration is not a JSON object: {e}"))?;
+        let given: Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| format!("configuration is not a JSON object: {e}"))?;
         let preset = match given.get("preset") {
             None => Preset::ElasticCompatible,
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| format!("key `preset`: {e} (use \"elastic-compatible\" or \"improved\")"))?,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
+                format!("key `preset`: {e} (use \"elastic-compatible\" or \"improved\")")
+            })?,
         };
         let Ok(Value::Object(mut merged)) = serde_json::to_value(Config::preset(preset)) else {
             return Err("internal error: defaults are not an object".into());

@@ -76,7 +76,12 @@ fn run_with(config: &str, events: &[Ev]) -> Vec<(i64, Value)> {
     assert!(rule.process(&views).is_empty());
     rule.advance(i64::MAX)
         .into_iter()
-        .map(|a| (a.timestamp_ms, serde_json::from_str(&a.document).expect("JSON")))
+        .map(|a| {
+            (
+                a.timestamp_ms,
+                serde_json::from_str(&a.document).expect("JSON"),
+            )
+        })
         .collect()
 }
 
@@ -204,13 +209,19 @@ fn failed_calls_are_ignored() {
 #[test]
 fn amazon_prefix_is_case_sensitive_by_default() {
     let mut events = attack();
-    for e in events.iter_mut().filter(|e| e.org.as_deref() == Some(AMAZON)) {
+    for e in events
+        .iter_mut()
+        .filter(|e| e.org.as_deref() == Some(AMAZON))
+    {
         e.org = Some("AMAZON-02".into());
         e.asn = Some(16509);
     }
     assert!(run(&events).is_empty());
     // The improved preset trusts by AS number.
-    assert_eq!(hours(&run_with(r#"{"preset":"improved"}"#, &events)), vec![T]);
+    assert_eq!(
+        hours(&run_with(r#"{"preset":"improved"}"#, &events)),
+        vec![T]
+    );
 }
 
 #[test]
@@ -240,7 +251,10 @@ fn groups_by_user_name_and_identity_type() {
     }
     let alerts = run(&events);
     assert_eq!(hours(&alerts), vec![T]);
-    assert_eq!(alerts[0].1["aws.cloudtrail.user_identity.type"], Value::Null);
+    assert_eq!(
+        alerts[0].1["aws.cloudtrail.user_identity.type"],
+        Value::Null
+    );
 }
 
 #[test]
@@ -249,7 +263,8 @@ fn every_threshold_is_configurable() {
     events.truncate(150); // 148 trusted... and no untrusted
     events.push(ev(T - HOUR / 2, "GetCallerIdentity", ISP));
     assert!(run(&events).is_empty());
-    let lenient = r#"{"min_trusted_events":50,"max_untrusted_ratio":0.5,"min_distinct_sensitive_actions":1}"#;
+    let lenient =
+        r#"{"min_trusted_events":50,"max_untrusted_ratio":0.5,"min_distinct_sensitive_actions":1}"#;
     assert_eq!(hours(&run_with(lenient, &events)), vec![T]);
     let custom_list = r#"{"sensitive_actions":["DescribeInstances"]}"#;
     assert!(run_with(custom_list, &attack()).is_empty());
@@ -268,7 +283,10 @@ fn watermark_controls_when_evaluations_run() {
     let views: Vec<Event<'_>> = events.iter().map(view).collect();
     let mut rule = SensitiveUntrustedAsn::create("").expect("defaults");
     rule.process(&views);
-    assert!(rule.advance(T).is_empty(), "T runs only once the watermark passes it");
+    assert!(
+        rule.advance(T).is_empty(),
+        "T runs only once the watermark passes it"
+    );
     assert_eq!(rule.advance(T + 1).len(), 1);
     assert!(rule.advance(i64::MAX).is_empty(), "an evaluation runs once");
 }

@@ -130,11 +130,17 @@ impl Detector {
         let t = event.timestamp_ms;
         let interval = self.config.interval_ms();
         // An event no future evaluation can see is dropped.
-        if t < self.state.evaluated_before_ms.saturating_sub(self.config.window_ms() + interval) {
+        if t < self
+            .state
+            .evaluated_before_ms
+            .saturating_sub(self.config.window_ms() + interval)
+        {
             return;
         }
         let trusted = self.is_trusted(organization, event.source_as_number);
-        let sensitive = event.event_action.is_some_and(|a| self.sensitive.contains(a));
+        let sensitive = event
+            .event_action
+            .is_some_and(|a| self.sensitive.contains(a));
         let cap = self.config.max_untrusted_events_in_alert;
 
         let key = (user.to_owned(), event.identity_type.map(str::to_owned));
@@ -187,7 +193,11 @@ impl Detector {
         let mut at = first.max(ceil_to(self.state.evaluated_before_ms, interval));
         while at <= last {
             if group.candidate_for.insert(at) {
-                self.state.candidates.entry(at).or_default().insert(key.clone());
+                self.state
+                    .candidates
+                    .entry(at)
+                    .or_default()
+                    .insert(key.clone());
             }
             at += interval;
         }
@@ -239,7 +249,8 @@ impl Detector {
 
     /// Replaces the state with a snapshot's.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.state = postcard::from_bytes(bytes).map_err(|e| format!("snapshot is unreadable: {e}"))?;
+        self.state =
+            postcard::from_bytes(bytes).map_err(|e| format!("snapshot is unreadable: {e}"))?;
         Ok(())
     }
 
@@ -260,7 +271,11 @@ fn insert_str(set: &mut BTreeSet<String>, value: Option<&str>) {
 /// Smallest multiple of `step` that is `>= t` (saturating).
 fn ceil_to(t: i64, step: i64) -> i64 {
     let floor = t.div_euclid(step).saturating_mul(step);
-    if floor == t { t } else { floor.saturating_add(step) }
+    if floor == t {
+        t
+    } else {
+        floor.saturating_add(step)
+    }
 }
 
 /// Evaluates one identity at `at`; `Some(alert)` when every condition holds.
@@ -289,7 +304,9 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
     }
     let slots = || group.slots.range(range.clone()).map(|(_, s)| s);
     let union = |pick: fn(&Slot) -> &BTreeSet<String>| -> BTreeSet<&str> {
-        slots().flat_map(|s| pick(s).iter().map(String::as_str)).collect()
+        slots()
+            .flat_map(|s| pick(s).iter().map(String::as_str))
+            .collect()
     };
     let actions = union(|s| &s.untrusted_sensitive_actions);
     if actions.len() < config.min_distinct_sensitive_actions {
@@ -301,7 +318,11 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
     }
 
     let mut listed: Vec<&UntrustedEvent> = slots().flat_map(|s| &s.untrusted_events).collect();
-    listed.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(a.event_id.cmp(&b.event_id)));
+    listed.sort_by(|a, b| {
+        b.timestamp_ms
+            .cmp(&a.timestamp_ms)
+            .then(a.event_id.cmp(&b.event_id))
+    });
     listed.truncate(config.max_untrusted_events_in_alert);
     let truncated = (listed.len() as u64) < untrusted;
     let untrusted_events: Vec<Value> = listed

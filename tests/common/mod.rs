@@ -1,0 +1,65 @@
+//! Shared helpers of the end-to-end tests: the real CLI binary, the rule
+//! components built by `cargo xtask build`, and the fixture ASN database.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/modules`, where `cargo xtask build` puts the rule components.
+pub fn modules_dir() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let dir = target.join("modules");
+    assert!(
+        dir.join("rule-sensitive-untrusted-asn.wasm").is_file(),
+        "rule components missing in {}: run `cargo xtask build` first (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// The fixture ASN database: real rows of the ip-location-db table.
+pub fn fixture_mmdb() -> PathBuf {
+    root().join("tests/data/asn/asn-fixture.mmdb")
+}
+
+/// The CLI, run in `dir`, sharing one compile cache among the tests (the
+/// cache is keyed by content and written atomically).
+pub fn trailguard(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailguard"));
+    cmd.current_dir(dir)
+        .env("XDG_CACHE_HOME", root().join("target/test-cache"))
+        .env_remove("TRAILGUARD_RULES")
+        .env_remove("TRAILGUARD_ASN_DB");
+    cmd
+}
+
+/// `trailguard run` with the built rules and the fixture database.
+pub fn run(cache: &Path, inputs: &[&Path], extra: &[&str]) -> Output {
+    let mut cmd = trailguard(cache);
+    cmd.arg("run")
+        .arg("--rules")
+        .arg(modules_dir())
+        .arg("--asn-db")
+        .arg(fixture_mmdb());
+    cmd.args(extra).args(inputs);
+    cmd.output().expect("trailguard runs")
+}
+
+/// Alerts printed on standard output.
+pub fn alerts(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is a JSON alert"))
+        .collect()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,274 @@
+//! `trailguard run` end to end: the real binary, the real rule component,
+//! the real MMDB reader on real ASN rows, CloudTrail delivery files.
+
+mod common;
+
+use std::path::Path;
+
+use common::{alerts, run, stderr};
+use trailguard_gen::{ApiCall, HOUR_MS, StolenCiCredentials, write_deliveries, write_delivery};
+use trailguard_rule_sdk::format_timestamp_ms;
+
+/// Writes a scenario as delivery files of 50 records; returns the directory.
+fn scenario_dir(scenario: &StolenCiCredentials) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_deliveries(dir.path(), &scenario.calls(), 50).expect("write deliveries");
+    dir
+}
+
+fn run_scenario(scenario: &StolenCiCredentials) -> (Vec<serde_json::Value>, String) {
+    let dir = scenario_dir(scenario);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = run(cache.path(), &[dir.path()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (alerts(&out), stderr(&out))
+}
+
+#[test]
+fn stolen_ci_credentials_alert_once_at_the_next_hour() {
+    let scenario = StolenCiCredentials::default();
+    let (alerts, summary) = run_scenario(&scenario);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(
+        a["@timestamp"],
+        format_timestamp_ms(scenario.alert_hour_ms())
+    );
+    assert_eq!(a["@timestamp"], "2026-04-22T10:00:00Z");
+    assert_eq!(a["rule.id"], "aws-sensitive-untrusted-asn");
+    assert_eq!(
+        a["rule.name"],
+        "AWS Sensitive API Actions from Untrusted ASN"
+    );
+    assert_eq!(a["severity"], "high");
+    assert_eq!(a["risk_score"], 73);
+    assert_eq!(a["threat.technique.id"], serde_json::json!(["T1078.004"]));
+    assert_eq!(a["user.name"], "ci-deploy");
+    assert_eq!(a["aws.cloudtrail.user_identity.type"], "AssumedRole");
+    assert_eq!(a["Esql.total_events_all_asns"], 302);
+    assert_eq!(a["Esql.trusted_cloud_event_count"], 300);
+    assert_eq!(a["Esql.untrusted_event_count"], 2);
+    assert_eq!(a["Esql.count_distinct_asns"], 2);
+    assert_eq!(
+        a["Esql.src_asn_values"],
+        serde_json::json!(["Amazon.com, Inc.", "Comcast Cable Communications, LLC"])
+    );
+    assert_eq!(
+        a["Esql.untrusted_suspicious_actions"],
+        serde_json::json!(["GetCallerIdentity", "ListBuckets"])
+    );
+    assert_eq!(a["Esql.rare_asn_ratio"].as_f64(), Some(2.0 / 302.0));
+    assert_eq!(a["Esql.most_recent_low_asn_day"], "2026-04-22T09:30:20Z");
+    let untrusted = a["trailguard.untrusted_events"].as_array().expect("list");
+    assert_eq!(untrusted.len(), 2);
+    assert!(untrusted.iter().all(|e| e["source.ip"] == "73.162.41.17"));
+    assert!(untrusted.iter().all(|e| e["event.id"].is_string()));
+
+    // 300 + 2 + 40 records, all accepted; the summary says so.
+    assert!(
+        summary.contains("342 record(s) read: 342 accepted, 0 rejected"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rule aws-sensitive-untrusted-asn: 1 alert(s)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn changing_any_one_condition_yields_no_alert() {
+    let base = StolenCiCredentials::default;
+    let variants: Vec<(&str, StolenCiCredentials)> = vec![
+        (
+            "one distinct sensitive action",
+            StolenCiCredentials {
+                attacker_actions: vec!["GetCallerIdentity".into(), "DescribeInstances".into()],
+                ..base()
+            },
+        ),
+        (
+            "ratio above 1%",
+            StolenCiCredentials {
+                trusted_calls: 150,
+                ..base()
+            },
+        ),
+        (
+            "attacker on an Amazon network (trusted)",
+            StolenCiCredentials {
+                attacker_ip: "3.88.1.1".into(),
+                ..base()
+            },
+        ),
+        (
+            "attacker on a private address (no ASN)",
+            StolenCiCredentials {
+                attacker_ip: "10.0.4.17".into(),
+                ..base()
+            },
+        ),
+        (
+            "attacker address with leading zeros (not a literal IP)",
+            StolenCiCredentials {
+                attacker_ip: "073.162.041.017".into(),
+                ..base()
+            },
+        ),
+        (
+            "attacker calls failed",
+            StolenCiCredentials {
+                attacker_error: Some("AccessDenied".into()),
+                ..base()
+            },
+        ),
+    ];
+    for (what, scenario) in variants {
+        let (alerts, _) = run_scenario(&scenario);
+        assert!(alerts.is_empty(), "{what}: {alerts:#?}");
+    }
+}
+
+#[test]
+fn a_malformed_file_loses_nothing_else() {
+    let scenario = StolenCiCredentials::default();
+    let dir = scenario_dir(&scenario);
+    std::fs::write(
+        dir.path().join("broken.json"),
+        "{\"Records\": [ {\"eventTime\": }",
+    )
+    .expect("write");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = run(cache.path(), &[dir.path()], &[]);
+    assert!(out.status.success(), "rejections alone do not fail the run");
+    assert_eq!(alerts(&out).len(), 1);
+    let summary = stderr(&out);
+    assert!(
+        summary.contains("343 record(s) read: 342 accepted, 1 rejected (invalid-json 1)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("broken.json, line 1: invalid JSON"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn delivery_order_does_not_change_alerts() {
+    let scenario = StolenCiCredentials::default();
+    let dir = scenario_dir(&scenario);
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    files.reverse();
+    let inputs: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = run(cache.path(), &inputs, &[]);
+    let alerts = alerts(&out);
+    assert_eq!(alerts.len(), 1, "{}", stderr(&out));
+    assert_eq!(alerts[0]["@timestamp"], "2026-04-22T10:00:00Z");
+}
+
+#[test]
+fn late_events_are_counted() {
+    // The attacker's calls arrive a day after newer records: too late for
+    // the 10:00 evaluation, which already ran.
+    let scenario = StolenCiCredentials::default();
+    let calls = scenario.calls();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (attacker, rest): (Vec<ApiCall>, Vec<ApiCall>) = calls
+        .into_iter()
+        .partition(|c| c.ip == scenario.attacker_ip);
+    let later = ApiCall::new(
+        scenario.attack_ms + 24 * HOUR_MS,
+        &rest[0].identity,
+        "DescribeInstances",
+        "3.80.17.4",
+        9,
+    );
+    let json = |calls: &[ApiCall]| calls.iter().map(ApiCall::to_json).collect::<Vec<_>>();
+    let first = write_delivery(dir.path(), 0, "a", &json(&rest)).expect("write");
+    let second = write_delivery(dir.path(), 1, "b", &json(&[later])).expect("write");
+    let third = write_delivery(dir.path(), 2, "c", &json(&attacker)).expect("write");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let out = run(
+        cache.path(),
+        &[&first, &second, &third],
+        &["--batch-size", "1"],
+    );
+    let summary = stderr(&out);
+    assert!(alerts(&out).is_empty(), "{summary}");
+    assert!(
+        summary.contains("late events (after their hour was evaluated): 2"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn reads_standard_input() {
+    let scenario = StolenCiCredentials::default();
+    let ndjson: String = scenario
+        .calls()
+        .iter()
+        .map(|c| c.to_json().to_string() + "\n")
+        .collect();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let mut child = common::trailguard(cache.path())
+        .args(["run", "--rules"])
+        .arg(common::modules_dir())
+        .arg("--asn-db")
+        .arg(common::fixture_mmdb())
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(ndjson.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(alerts(&out).len(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn config_file_tunes_the_rule_and_rejects_unknown_keys() {
+    let scenario = StolenCiCredentials {
+        attacker_actions: vec!["GetCallerIdentity".into()],
+        ..StolenCiCredentials::default()
+    };
+    let dir = scenario_dir(&scenario);
+    let cache = tempfile::tempdir().expect("tempdir");
+    let config = cache.path().join("trailguard.toml");
+    std::fs::write(
+        &config,
+        "[rules.aws-sensitive-untrusted-asn]\nmin_distinct_sensitive_actions = 1\n",
+    )
+    .expect("write");
+    let config_arg = config.to_str().expect("utf-8 path");
+    let out = run(cache.path(), &[dir.path()], &["--config", config_arg]);
+    assert_eq!(alerts(&out).len(), 1, "{}", stderr(&out));
+
+    std::fs::write(
+        &config,
+        "[rules.aws-sensitive-untrusted-asn]\nmin_distinct_actions = 1\n",
+    )
+    .expect("write");
+    let out = run(cache.path(), &[dir.path()], &["--config", config_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(
+        message.contains("aws-sensitive-untrusted-asn") && message.contains("min_distinct_actions"),
+        "{message}"
+    );
+
+    std::fs::write(&config, "[rules.no-such-rule]\nx = 1\n").expect("write");
+    let out = run(cache.path(), &[dir.path()], &["--config", config_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no-such-rule"), "{}", stderr(&out));
+}
