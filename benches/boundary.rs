@@ -14,9 +14,13 @@ use trailguard_rule_sdk::Outcome;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
-wasmtime::component::bindgen!({ path: "benches/guests/encoding-probe/wit", world: "encoding-probe" });
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({ path: "benches/guests/encoding-probe/wit", world: "encoding-probe" });
+}
 
-use exports::trailguard::encoding_probe::probe::{EventRefs, EventStrings};
+use bindings::EncodingProbe;
+use bindings::exports::trailguard::encoding_probe::probe::{EventRefs, EventStrings};
 
 fn outcome(o: Outcome) -> u8 {
     o as u8

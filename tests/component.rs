@@ -1,0 +1,127 @@
+//! The built component and the same rule built natively agree, event for
+//! event; snapshots taken in the component restore into a fresh one.
+
+mod common;
+
+use rule_sensitive_untrusted_asn::SensitiveUntrustedAsn;
+use trailguard_asn::AsnDb;
+use trailguard_gen::{HOUR_MS, StolenCiCredentials};
+use trailguard_host::{AlertDocument, Detector, NativeRule, Pipeline, Runtime, RuntimeOptions};
+use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes};
+
+fn events(scenario: &StolenCiCredentials) -> Vec<NormalizedEvent> {
+    let db = AsnDb::open(&common::fixture_mmdb()).expect("fixture database");
+    let normalizer = Normalizer::new(Some(&db));
+    let ndjson: String = scenario
+        .calls()
+        .iter()
+        .map(|c| c.to_json().to_string() + "\n")
+        .collect();
+    let mut out = Vec::new();
+    decode_bytes(
+        "scenario",
+        ndjson.as_bytes(),
+        &normalizer,
+        &mut IngestStats::default(),
+        &mut |e| out.push(e),
+    );
+    out
+}
+
+fn component(runtime: &Runtime) -> Box<dyn Detector> {
+    let path = common::modules_dir().join("rule-sensitive-untrusted-asn.wasm");
+    Box::new(
+        runtime
+            .load_rule(&path, |_| String::new())
+            .expect("component loads"),
+    )
+}
+
+fn run(detector: Box<dyn Detector>, events: &[NormalizedEvent]) -> Vec<AlertDocument> {
+    let mut pipeline = Pipeline::new(vec![detector], 15 * 60_000);
+    let mut alerts = Vec::new();
+    for batch in events.chunks(37) {
+        alerts.extend(pipeline.push(batch));
+    }
+    alerts.extend(pipeline.finish());
+    alerts
+}
+
+#[test]
+fn component_and_native_rule_agree() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    // Several attacks and near-misses over a week, in one stream.
+    let mut all = Vec::new();
+    for (day, scenario) in [
+        StolenCiCredentials::default(),
+        StolenCiCredentials {
+            role: "ci-release".into(),
+            trusted_calls: 150,
+            ..Default::default()
+        },
+        StolenCiCredentials {
+            role: "ci-nightly".into(),
+            attacker_actions: vec![
+                "GetSecretValue".into(),
+                "ListSecrets".into(),
+                "GetObject".into(),
+            ],
+            ..Default::default()
+        },
+        StolenCiCredentials {
+            role: "ci-infra".into(),
+            attacker_ip: "185.220.101.4".into(),
+            ..Default::default()
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let shifted = StolenCiCredentials {
+            attack_ms: scenario.attack_ms + day as i64 * 30 * HOUR_MS,
+            ..scenario
+        };
+        all.extend(events(&shifted));
+    }
+    all.sort_by_key(|e| e.timestamp_ms);
+
+    let native = run(
+        Box::new(NativeRule::<SensitiveUntrustedAsn>::new("").expect("native")),
+        &all,
+    );
+    let wasm = run(component(&runtime), &all);
+    assert_eq!(
+        native.len(),
+        3,
+        "three of the four scenarios alert: {native:#?}"
+    );
+    assert_eq!(wasm, native);
+}
+
+#[test]
+fn component_snapshot_restores_into_a_fresh_instance() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let all = events(&StolenCiCredentials::default());
+    let (first, second) = all.split_at(all.len() / 2);
+
+    let mut before = component(&runtime);
+    before.process(first).expect("process");
+    let state = before.snapshot().expect("snapshot");
+    assert!(!state.is_empty());
+
+    let mut after = component(&runtime);
+    after.restore(&state).expect("restore");
+    after.process(second).expect("process");
+    let alerts = after.advance(i64::MAX).expect("advance");
+    assert_eq!(alerts.len(), 1);
+
+    let mut fresh = component(&runtime);
+    let err = fresh
+        .restore(b"not a snapshot")
+        .expect_err("garbage is refused");
+    assert!(
+        err.to_string().contains("aws-sensitive-untrusted-asn"),
+        "{err}"
+    );
+    assert!(fresh.advance(i64::MAX).expect("still usable").is_empty());
+}
