@@ -147,7 +147,7 @@ fn a_malformed_file_loses_nothing_else() {
         "{summary}"
     );
     assert!(
-        summary.contains("broken.json, line 1: invalid JSON"),
+        summary.contains("broken.json: 1\n    line 1: invalid JSON"),
         "{summary}"
     );
 }
