@@ -153,6 +153,43 @@ fn encode_blob(events: &[NormalizedEvent]) -> (String, Vec<u32>, Vec<EventRefs>)
     (text, offsets, refs)
 }
 
+/// D: as C, with the events as columns of scalars.
+struct Columns {
+    text: String,
+    offsets: Vec<u32>,
+    timestamps: Vec<i64>,
+    refs: Vec<u32>,
+    as_numbers: Vec<u32>,
+    outcomes: Vec<u8>,
+}
+
+fn encode_columns(events: &[NormalizedEvent]) -> Columns {
+    let mut c = Columns {
+        text: String::new(),
+        offsets: vec![0, 0],
+        timestamps: Vec::with_capacity(events.len()),
+        refs: Vec::with_capacity(events.len() * 14),
+        as_numbers: Vec::with_capacity(events.len()),
+        outcomes: Vec::with_capacity(events.len()),
+    };
+    for e in events {
+        c.timestamps.push(e.timestamp_ms);
+        c.as_numbers.push(e.source_as_number.unwrap_or(0));
+        c.outcomes.push(outcome(e.outcome));
+        for s in strings(e) {
+            c.refs.push(match s {
+                None => 0,
+                Some(s) => {
+                    c.text.push_str(s);
+                    c.offsets.push(c.text.len() as u32);
+                    (c.offsets.len() - 2) as u32
+                }
+            });
+        }
+    }
+    c
+}
+
 fn boundary(c: &mut Criterion) {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -187,6 +224,11 @@ fn boundary(c: &mut Criterion) {
     );
     let (t, r) = encode_table(&all);
     assert_eq!(api.call_table(&mut store, &t, &r).expect("table"), expected);
+    let d = encode_columns(&all);
+    let columns = api
+        .call_columns(&mut store, &d.text, &d.offsets, &d.timestamps, &d.refs, &d.as_numbers, &d.outcomes)
+        .expect("columns");
+    assert_eq!(columns, expected);
     assert_eq!(
         api.call_records(&mut store, &encode_records(&all))
             .expect("records"),
@@ -228,6 +270,28 @@ fn boundary(c: &mut Criterion) {
                 })
             },
         );
+        group.bench_with_input(
+            BenchmarkId::new("D-text-offsets-columns", size),
+            batch,
+            |b, batch| {
+                b.iter(|| {
+                    let d = encode_columns(batch);
+                    api.call_columns(
+                        &mut store,
+                        &d.text,
+                        &d.offsets,
+                        &d.timestamps,
+                        &d.refs,
+                        &d.as_numbers,
+                        &d.outcomes,
+                    )
+                    .expect("call")
+                })
+            },
+        );
+        group.bench_with_input(BenchmarkId::new("C-host-encoding-only", size), batch, |b, batch| {
+            b.iter(|| encode_blob(batch))
+        });
     }
     group.finish();
 }

@@ -69,33 +69,44 @@ fn string_at<'a>(text: &'a str, offsets: &[u32], i: u32) -> Option<&'a str> {
     text.get(start..end)
 }
 
+/// Number of string fields per event (`string-field` cases).
+const FIELDS: usize = wit::StringField::UserChangesName as usize + 1;
+
 fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
-    let s = |i| string_at(&batch.text, &batch.offsets, i);
+    use wit::StringField as F;
     batch
-        .events
+        .timestamps
         .iter()
-        .map(|e| Event {
-            timestamp_ms: e.timestamp_ms,
-            event_id: s(e.event_id),
-            event_action: s(e.event_action),
-            event_provider: s(e.event_provider),
-            cloud_region: s(e.cloud_region),
-            cloud_account_id: s(e.cloud_account_id),
-            user_name: s(e.user_name),
-            identity_type: s(e.identity_type),
-            identity_arn: s(e.identity_arn),
-            source_address: s(e.source_address),
-            source_ip: s(e.source_ip),
-            source_as_number: (e.source_as_number != 0).then_some(e.source_as_number),
-            source_as_organization: s(e.source_as_organization),
-            user_agent: s(e.user_agent),
-            error_code: s(e.error_code),
-            user_changes_name: s(e.user_changes_name),
-            outcome: match e.outcome {
-                wit::Outcome::Success => Outcome::Success,
-                wit::Outcome::Failure => Outcome::Failure,
-                wit::Outcome::Unknown => Outcome::Unknown,
-            },
+        .enumerate()
+        .map(|(e, &timestamp_ms)| {
+            let refs = batch.strings.get(e * FIELDS..(e + 1) * FIELDS).unwrap_or(&[]);
+            let s = |field: F| {
+                let i = *refs.get(field as usize)?;
+                string_at(&batch.text, &batch.offsets, i)
+            };
+            Event {
+                timestamp_ms,
+                event_id: s(F::EventId),
+                event_action: s(F::EventAction),
+                event_provider: s(F::EventProvider),
+                cloud_region: s(F::CloudRegion),
+                cloud_account_id: s(F::CloudAccountId),
+                user_name: s(F::UserName),
+                identity_type: s(F::IdentityType),
+                identity_arn: s(F::IdentityArn),
+                source_address: s(F::SourceAddress),
+                source_ip: s(F::SourceIp),
+                source_as_number: batch.as_numbers.get(e).copied().filter(|&n| n != 0),
+                source_as_organization: s(F::SourceAsOrganization),
+                user_agent: s(F::UserAgent),
+                error_code: s(F::ErrorCode),
+                user_changes_name: s(F::UserChangesName),
+                outcome: match batch.outcomes.get(e) {
+                    Some(0) => Outcome::Success,
+                    Some(1) => Outcome::Failure,
+                    _ => Outcome::Unknown,
+                },
+            }
         })
         .collect()
 }

@@ -22,6 +22,15 @@ mod guest {
 
     struct Probe;
 
+    fn span<'a>(text: &'a str, offsets: &[u32], i: u32) -> Option<&'a str> {
+        if i == 0 {
+            return None;
+        }
+        let start = *offsets.get(i as usize)? as usize;
+        let end = *offsets.get(i as usize + 1)? as usize;
+        text.get(start..end)
+    }
+
     fn refs(e: &EventRefs) -> [u32; 14] {
         [
             e.event_id,
@@ -78,15 +87,23 @@ mod guest {
         }
 
         fn blob(text: String, offsets: Vec<u32>, events: Vec<EventRefs>) -> u64 {
-            let at = |i: u32| {
-                if i == 0 {
-                    return None;
-                }
-                let start = *offsets.get(i as usize)? as usize;
-                let end = *offsets.get(i as usize + 1)? as usize;
-                text.get(start..end)
-            };
+            let at = |i: u32| span(&text, &offsets, i);
             events.iter().map(|e| checksum(refs(e).map(at))).sum()
+        }
+
+        fn columns(
+            text: String,
+            offsets: Vec<u32>,
+            timestamps: Vec<i64>,
+            refs: Vec<u32>,
+            _as_numbers: Vec<u32>,
+            _outcomes: Vec<u8>,
+        ) -> u64 {
+            let at = |i: &u32| span(&text, &offsets, *i);
+            refs.chunks_exact(14)
+                .take(timestamps.len())
+                .map(|event| checksum(event.iter().map(at)))
+                .sum()
         }
     }
 
