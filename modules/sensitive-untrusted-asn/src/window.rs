@@ -45,10 +45,14 @@ struct Group {
     candidate_for: BTreeSet<i64>,
 }
 
+/// The groups of one `user.name`, by identity type (usually one or two), so
+/// the per-event look-up borrows the event's strings instead of allocating.
+type ByIdentityType = Vec<(Option<String>, Group)>;
+
 /// The rule's whole state; this is what a snapshot holds.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct State {
-    groups: BTreeMap<GroupKey, Group>,
+    groups: BTreeMap<String, ByIdentityType>,
     /// Evaluation time → identities that may alert then.
     candidates: BTreeMap<i64, BTreeSet<GroupKey>>,
     /// Every evaluation time strictly below this has run.
@@ -143,8 +147,7 @@ impl Detector {
             .is_some_and(|a| self.sensitive.contains(a));
         let cap = self.config.max_untrusted_events_in_alert;
 
-        let key = (user.to_owned(), event.identity_type.map(str::to_owned));
-        let group = self.state.groups.entry(key.clone()).or_default();
+        let group = group_mut(&mut self.state.groups, user, event.identity_type);
         let slot = group.slots.entry(slot_of(t, interval)).or_default();
         slot.total += 1;
         insert_str(&mut slot.organizations, Some(organization));
@@ -193,11 +196,8 @@ impl Detector {
         let mut at = first.max(ceil_to(self.state.evaluated_before_ms, interval));
         while at <= last {
             if group.candidate_for.insert(at) {
-                self.state
-                    .candidates
-                    .entry(at)
-                    .or_default()
-                    .insert(key.clone());
+                let key = (user.to_owned(), event.identity_type.map(str::to_owned));
+                self.state.candidates.entry(at).or_default().insert(key);
             }
             at += interval;
         }
@@ -213,7 +213,13 @@ impl Detector {
             }
             let (at, keys) = entry.remove_entry();
             for key in keys {
-                if let Some(group) = self.state.groups.get_mut(&key) {
+                if let Some(group) = self
+                    .state
+                    .groups
+                    .get_mut(&key.0)
+                    .and_then(|types| types.iter_mut().find(|(t, _)| *t == key.1))
+                    .map(|(_, g)| g)
+                {
                     group.candidate_for.remove(&at);
                     if let Some(alert) = evaluate(&self.config, &key, group, at) {
                         alerts.push(alert);
@@ -235,9 +241,12 @@ impl Detector {
         let interval = self.config.interval_ms();
         let next = ceil_to(watermark_ms, interval);
         let oldest_needed = slot_of(next - self.config.window_ms(), interval);
-        self.state.groups.retain(|_, g| {
-            g.slots = g.slots.split_off(&oldest_needed);
-            !g.slots.is_empty() || !g.candidate_for.is_empty()
+        self.state.groups.retain(|_, types| {
+            types.retain_mut(|(_, g)| {
+                g.slots = g.slots.split_off(&oldest_needed);
+                !g.slots.is_empty() || !g.candidate_for.is_empty()
+            });
+            !types.is_empty()
         });
         self.state.swept_at_ms = watermark_ms;
     }
@@ -256,8 +265,28 @@ impl Detector {
 
     /// Number of identities held (for tests of eviction).
     pub fn identities(&self) -> usize {
-        self.state.groups.len()
+        self.state.groups.values().map(Vec::len).sum()
     }
+}
+
+/// The group of `(user, identity_type)`, created if new; allocates only then.
+fn group_mut<'g>(
+    groups: &'g mut BTreeMap<String, ByIdentityType>,
+    user: &str,
+    identity_type: Option<&str>,
+) -> &'g mut Group {
+    if !groups.contains_key(user) {
+        groups.insert(user.to_owned(), Vec::new());
+    }
+    let types = groups.get_mut(user).expect("inserted above");
+    let i = match types.iter().position(|(t, _)| t.as_deref() == identity_type) {
+        Some(i) => i,
+        None => {
+            types.push((identity_type.map(str::to_owned), Group::default()));
+            types.len() - 1
+        }
+    };
+    &mut types[i].1
 }
 
 fn insert_str(set: &mut BTreeSet<String>, value: Option<&str>) {
