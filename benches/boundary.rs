@@ -226,7 +226,15 @@ fn boundary(c: &mut Criterion) {
     assert_eq!(api.call_table(&mut store, &t, &r).expect("table"), expected);
     let d = encode_columns(&all);
     let columns = api
-        .call_columns(&mut store, &d.text, &d.offsets, &d.timestamps, &d.refs, &d.as_numbers, &d.outcomes)
+        .call_columns(
+            &mut store,
+            &d.text,
+            &d.offsets,
+            &d.timestamps,
+            &d.refs,
+            &d.as_numbers,
+            &d.outcomes,
+        )
         .expect("columns");
     assert_eq!(columns, expected);
     assert_eq!(
@@ -289,9 +297,11 @@ fn boundary(c: &mut Criterion) {
                 })
             },
         );
-        group.bench_with_input(BenchmarkId::new("C-host-encoding-only", size), batch, |b, batch| {
-            b.iter(|| encode_blob(batch))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("C-host-encoding-only", size),
+            batch,
+            |b, batch| b.iter(|| encode_blob(batch)),
+        );
     }
     group.finish();
 }

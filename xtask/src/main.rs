@@ -233,10 +233,10 @@ fn asn(root: &Path) -> Result<PathBuf> {
 }
 
 fn test(root: &Path) -> Result<()> {
-    build(root)?;
     run(cargo()
         .current_dir(root)
         .args(["fmt", "--all", "--", "--check"]))?;
+    build(root)?;
     run(cargo().current_dir(root).args([
         "clippy",
         "--release",

@@ -130,10 +130,21 @@ mod tests {
         assert_eq!(b.as_numbers, [16509, 16509]);
         assert_eq!(b.outcomes, [1, 1]);
         assert_eq!(b.strings.len(), 28);
-        let at = |i: u32| &b.text[b.offsets[i as usize] as usize..b.offsets[i as usize + 1] as usize];
+        let at =
+            |i: u32| &b.text[b.offsets[i as usize] as usize..b.offsets[i as usize + 1] as usize];
         assert_eq!(at(b.strings[wit::StringField::EventId as usize]), "id");
-        assert_eq!(at(b.strings[14 + wit::StringField::UserName as usize]), "ci");
-        assert_eq!(at(b.strings[14 + wit::StringField::UserChangesName as usize]), "eve");
-        assert_eq!(b.strings[wit::StringField::EventAction as usize], 0, "absent");
+        assert_eq!(
+            at(b.strings[14 + wit::StringField::UserName as usize]),
+            "ci"
+        );
+        assert_eq!(
+            at(b.strings[14 + wit::StringField::UserChangesName as usize]),
+            "eve"
+        );
+        assert_eq!(
+            b.strings[wit::StringField::EventAction as usize],
+            0,
+            "absent"
+        );
     }
 }

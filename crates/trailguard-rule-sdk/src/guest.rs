@@ -79,7 +79,10 @@ fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
         .iter()
         .enumerate()
         .map(|(e, &timestamp_ms)| {
-            let refs = batch.strings.get(e * FIELDS..(e + 1) * FIELDS).unwrap_or(&[]);
+            let refs = batch
+                .strings
+                .get(e * FIELDS..(e + 1) * FIELDS)
+                .unwrap_or(&[]);
             let s = |field: F| {
                 let i = *refs.get(field as usize)?;
                 string_at(&batch.text, &batch.offsets, i)

@@ -322,3 +322,239 @@ fn old_slots_are_swept() {
     rule.advance(T);
     assert_eq!(rule.0.identities(), 0);
 }
+
+/// An independent, naive statement of the spec: every hour, every identity,
+/// every event of the window scanned again. The rule must agree with it.
+mod oracle {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    const ORGS: [&str; 8] = [
+        "Amazon.com, Inc.",
+        "Amazon Data Services Ireland Ltd",
+        "AMAZON-02",
+        "Google LLC",
+        "Microsoft Corporation",
+        "MongoDB, Inc.",
+        "Comcast Cable Communications, LLC",
+        "Stiftung Erneuerbare Freiheit",
+    ];
+    const ACTIONS: [&str; 8] = [
+        "GetCallerIdentity",
+        "ListBuckets",
+        "GetSecretValue",
+        "AssumeRole",
+        "DescribeInstances",
+        "PutObject",
+        "GetObject",
+        "RunInstances",
+    ];
+
+    /// xorshift64*: deterministic streams without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn stream(seed: u64, n: usize) -> Vec<Ev> {
+        let mut rng = Rng(seed);
+        let users = ["ci-a", "ci-b", "bob"];
+        let types = [Some("AssumedRole"), Some("IAMUser"), None];
+        (0..n)
+            .map(|i| {
+                // Mostly trusted traffic; a few hour-aligned timestamps.
+                let t = if rng.below(10) == 0 {
+                    T + (rng.below(48) as i64 - 40) * HOUR
+                } else {
+                    T - 9 * DAY + rng.below(10 * DAY as u64) as i64
+                };
+                let org = if rng.below(4) == 0 {
+                    ORGS[rng.below(8) as usize]
+                } else {
+                    ORGS[0]
+                };
+                Ev {
+                    t,
+                    user: Some(users[rng.below(3) as usize].into()),
+                    identity_type: types[rng.below(3) as usize].map(String::from),
+                    action: ACTIONS[rng.below(8) as usize].into(),
+                    org: Some(org.into()),
+                    asn: None,
+                    outcome: if rng.below(20) == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    },
+                    id: format!("e{i}"),
+                }
+            })
+            .collect()
+    }
+
+    /// What an alert asserts, for comparison.
+    type Finding = (
+        i64,
+        String,
+        Option<String>,
+        u64,
+        u64,
+        u64,
+        Vec<String>,
+        Vec<String>,
+    );
+
+    fn naive(events: &[Ev], min_trusted: u64, max_ratio: f64) -> BTreeSet<Finding> {
+        let trusted = |org: &str| {
+            org.starts_with("Amazon")
+                || ["Google LLC", "Microsoft Corporation", "MongoDB, Inc."].contains(&org)
+        };
+        let sensitive = |a: &str| crate::ELASTIC_SENSITIVE_ACTIONS.contains(&a);
+        let counted: Vec<&Ev> = events
+            .iter()
+            .filter(|e| e.outcome == Outcome::Success)
+            .collect();
+        let first = counted
+            .iter()
+            .map(|e| e.t)
+            .min()
+            .unwrap_or(0)
+            .div_euclid(HOUR)
+            * HOUR;
+        let last = counted
+            .iter()
+            .map(|e| e.t)
+            .max()
+            .unwrap_or(0)
+            .div_euclid(HOUR)
+            * HOUR
+            + HOUR;
+        let mut found = BTreeSet::new();
+        let mut at = first;
+        while at <= last {
+            let mut groups: BTreeMap<(String, Option<String>), Vec<&Ev>> = BTreeMap::new();
+            for e in counted.iter().filter(|e| e.t >= at - 7 * DAY && e.t <= at) {
+                let key = (e.user.clone().unwrap_or_default(), e.identity_type.clone());
+                groups.entry(key).or_default().push(e);
+            }
+            for ((user, kind), evs) in groups {
+                let total = evs.len() as u64;
+                let untrusted: Vec<&&Ev> = evs
+                    .iter()
+                    .filter(|e| !trusted(e.org.as_deref().unwrap_or("")))
+                    .collect();
+                let trusted_n = total - untrusted.len() as u64;
+                let orgs: BTreeSet<String> = evs.iter().filter_map(|e| e.org.clone()).collect();
+                let actions: BTreeSet<String> = untrusted
+                    .iter()
+                    .filter(|e| sensitive(&e.action))
+                    .map(|e| e.action.clone())
+                    .collect();
+                let latest = untrusted.iter().map(|e| e.t).max();
+                let ratio = untrusted.len() as f64 / total as f64;
+                if trusted_n >= min_trusted
+                    && !untrusted.is_empty()
+                    && ratio <= max_ratio
+                    && actions.len() >= 2
+                    && orgs.len() <= 5
+                    && latest.is_some_and(|l| l >= at - HOUR)
+                {
+                    found.insert((
+                        at,
+                        user,
+                        kind,
+                        total,
+                        trusted_n,
+                        untrusted.len() as u64,
+                        actions.into_iter().collect(),
+                        orgs.into_iter().collect(),
+                    ));
+                }
+            }
+            at += HOUR;
+        }
+        found
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn rule(events: &[Ev], config: &str, batch: usize, lateness: i64) -> BTreeSet<Finding> {
+        let mut rule = SensitiveUntrustedAsn::create(config).expect("config");
+        let mut alerts = Vec::new();
+        let mut newest = i64::MIN;
+        for chunk in events.chunks(batch) {
+            let views: Vec<Event<'_>> = chunk.iter().map(view).collect();
+            alerts.extend(rule.process(&views));
+            newest = newest.max(chunk.iter().map(|e| e.t).max().unwrap_or(i64::MIN));
+            alerts.extend(rule.advance(newest - lateness));
+        }
+        alerts.extend(rule.advance(i64::MAX));
+        let found: Vec<Finding> = alerts
+            .into_iter()
+            .map(|a| {
+                let d: Value = serde_json::from_str(&a.document).expect("JSON");
+                (
+                    a.timestamp_ms,
+                    d["user.name"].as_str().unwrap_or_default().to_owned(),
+                    d["aws.cloudtrail.user_identity.type"]
+                        .as_str()
+                        .map(String::from),
+                    d["Esql.total_events_all_asns"].as_u64().unwrap_or_default(),
+                    d["Esql.trusted_cloud_event_count"]
+                        .as_u64()
+                        .unwrap_or_default(),
+                    d["Esql.untrusted_event_count"].as_u64().unwrap_or_default(),
+                    strings(&d["Esql.untrusted_suspicious_actions"]),
+                    strings(&d["Esql.src_asn_values"]),
+                )
+            })
+            .collect();
+        let unique: BTreeSet<Finding> = found.iter().cloned().collect();
+        assert_eq!(unique.len(), found.len(), "no duplicate alerts");
+        unique
+    }
+
+    #[test]
+    fn agrees_with_a_naive_evaluation_of_the_spec() {
+        let lenient = r#"{"min_trusted_events":20,"max_untrusted_ratio":0.4}"#;
+        let mut total_alerts = 0;
+        for seed in 1..=12u64 {
+            let mut events = stream(seed * 7919, 3000);
+            let expected = naive(&events, 20, 0.4);
+            total_alerts += expected.len();
+            // Any arrival order, with the watermark only at the end.
+            assert_eq!(
+                rule(&events, lenient, 3000, 0),
+                expected,
+                "seed {seed}, all at once"
+            );
+            // In time order, batch by batch, with a 15-minute lateness.
+            events.sort_by_key(|e| e.t);
+            assert_eq!(
+                rule(&events, lenient, 97, 15 * 60_000),
+                expected,
+                "seed {seed}, streamed"
+            );
+        }
+        assert!(
+            total_alerts > 20,
+            "the streams exercise the alert path: {total_alerts}"
+        );
+    }
+}

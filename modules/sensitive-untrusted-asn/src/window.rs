@@ -279,7 +279,10 @@ fn group_mut<'g>(
         groups.insert(user.to_owned(), Vec::new());
     }
     let types = groups.get_mut(user).expect("inserted above");
-    let i = match types.iter().position(|(t, _)| t.as_deref() == identity_type) {
+    let i = match types
+        .iter()
+        .position(|(t, _)| t.as_deref() == identity_type)
+    {
         Some(i) => i,
         None => {
             types.push((identity_type.map(str::to_owned), Group::default()));
