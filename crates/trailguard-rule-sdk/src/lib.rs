@@ -5,21 +5,37 @@
 //! benchmarks) and, through [`export_rule!`], as a WebAssembly component that
 //! implements the `trailguard:detector` contract in `wit/detector.wit`.
 //!
+//! Besides the contract, it holds what every rule needs so a rule's own code
+//! is only its logic: [`config`] parsing with errors that name the key,
+//! [`snapshot`] encoding tagged with the rule and state format, event-time
+//! helpers in [`time`], windowed counters in [`window`], an
+//! [`AlertBuilder`], and a [`testing`] harness that feeds events to a rule
+//! natively the way the host does.
+//!
 //! This crate owns the guest side of the contract: the generated bindings and
 //! the decoding of an event batch's string table. It must not depend on
 //! anything a sandboxed guest cannot have (files, clocks, threads).
 
+mod alert;
+pub mod config;
 mod event;
 mod rule;
-mod timefmt;
+pub mod snapshot;
+pub mod testing;
+pub mod time;
+pub mod window;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod guest;
 
+pub use alert::AlertBuilder;
 pub use event::{Event, Outcome};
 pub use rule::{Alert, Rule, RuleInfo, Severity};
-pub use timefmt::format_timestamp_ms;
+pub use time::format_timestamp_ms;
+// Rules derive their configuration and state with serde.
+pub use serde;
+pub use serde_json;
 
 /// The contract version this SDK implements, as written in `wit/detector.wit`.
 pub const CONTRACT_VERSION: &str = "0.1.0";

@@ -2,7 +2,8 @@
 //! them overridable.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use trailguard_rule_sdk::config;
+use trailguard_rule_sdk::time::{HOUR_MS, MINUTE_MS};
 
 /// The 29 sensitive actions of Elastic's rule, in its order.
 pub const ELASTIC_SENSITIVE_ACTIONS: [&str; 29] = [
@@ -125,23 +126,10 @@ impl Config {
     /// (`"preset"` itself defaults to `elastic-compatible`); unknown keys and
     /// inconsistent values are errors that name the key.
     pub fn parse(text: &str) -> Result<Config, String> {
-        if text.trim().is_empty() {
-            return Ok(Config::preset(Preset::ElasticCompatible));
-        }
-        let given: Map<String, Value> = serde_json::from_str(text)
-            .map_err(|e| format!("configuration is not a JSON object: {e}"))?;
-        let preset = match given.get("preset") {
-            None => Preset::ElasticCompatible,
-            Some(v) => serde_json::from_value(v.clone()).map_err(|e| {
-                format!("key `preset`: {e} (use \"elastic-compatible\" or \"improved\")")
-            })?,
-        };
-        let Ok(Value::Object(mut merged)) = serde_json::to_value(Config::preset(preset)) else {
-            return Err("internal error: defaults are not an object".into());
-        };
-        merged.extend(given);
-        let config: Config = serde_json::from_value(Value::Object(merged))
-            .map_err(|e| format!("invalid configuration: {e}"))?;
+        let preset = config::peek::<Preset>(text, "preset")
+            .map_err(|e| format!("{e} (use \"elastic-compatible\" or \"improved\")"))?
+            .unwrap_or(Preset::ElasticCompatible);
+        let config = config::parse(text, Config::preset(preset))?;
         config.validate()?;
         Ok(config)
     }
@@ -170,17 +158,17 @@ impl Config {
 
     /// The evaluation interval in milliseconds.
     pub fn interval_ms(&self) -> i64 {
-        i64::from(self.interval_minutes) * 60_000
+        i64::from(self.interval_minutes) * MINUTE_MS
     }
 
     /// The look-back window in milliseconds.
     pub fn window_ms(&self) -> i64 {
-        i64::from(self.window_hours) * 3_600_000
+        i64::from(self.window_hours) * HOUR_MS
     }
 
     /// The recency bound in milliseconds.
     pub fn recency_ms(&self) -> i64 {
-        i64::from(self.recency_minutes) * 60_000
+        i64::from(self.recency_minutes) * MINUTE_MS
     }
 }
 

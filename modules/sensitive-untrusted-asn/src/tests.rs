@@ -1,6 +1,7 @@
 //! The rule at every boundary of the spec.
 
 use serde_json::Value;
+use trailguard_rule_sdk::testing::{Harness, TestAlert, TestEvent as Ev};
 use trailguard_rule_sdk::{Event, Outcome, Rule};
 
 use crate::SensitiveUntrustedAsn;
@@ -13,44 +14,12 @@ const T: i64 = 1_776_852_000_000;
 const AMAZON: &str = "Amazon.com, Inc.";
 const ISP: &str = "Comcast Cable Communications, LLC";
 
-/// An event with owned strings, turned into an [`Event`] on demand.
-#[derive(Clone)]
-struct Ev {
-    t: i64,
-    user: Option<String>,
-    identity_type: Option<String>,
-    action: String,
-    org: Option<String>,
-    asn: Option<u32>,
-    outcome: Outcome,
-    id: String,
-}
-
+/// A successful call by role `ci-deploy` from `org` (no AS number).
 fn ev(t: i64, action: &str, org: &str) -> Ev {
     Ev {
-        t,
-        user: Some("ci-deploy".into()),
-        identity_type: Some("AssumedRole".into()),
-        action: action.into(),
-        org: Some(org.into()),
-        asn: None,
-        outcome: Outcome::Success,
-        id: format!("{t}-{action}-{org}"),
-    }
-}
-
-fn view(e: &Ev) -> Event<'_> {
-    Event {
-        event_id: Some(&e.id),
-        event_action: Some(&e.action),
-        user_name: e.user.as_deref(),
-        identity_type: e.identity_type.as_deref(),
-        source_ip: Some("203.0.113.9"),
-        source_as_number: e.asn,
-        source_as_organization: e.org.as_deref(),
-        user_agent: Some("aws-cli/2.15"),
-        outcome: e.outcome,
-        ..Event::at(e.t)
+        source_ip: Some("203.0.113.9".into()),
+        source_as_organization: Some(org.into()),
+        ..Ev::new(t, "ci-deploy", action)
     }
 }
 
@@ -71,17 +40,16 @@ fn attack() -> Vec<Ev> {
 }
 
 fn run_with(config: &str, events: &[Ev]) -> Vec<(i64, Value)> {
-    let mut rule = SensitiveUntrustedAsn::create(config).expect("valid config");
-    let views: Vec<Event<'_>> = events.iter().map(view).collect();
-    assert!(rule.process(&views).is_empty());
-    rule.advance(i64::MAX)
+    Harness::<SensitiveUntrustedAsn>::new(config)
+        .expect("valid config")
+        .run(events)
         .into_iter()
-        .map(|a| {
-            (
-                a.timestamp_ms,
-                serde_json::from_str(&a.document).expect("JSON"),
-            )
-        })
+        .map(
+            |TestAlert {
+                 timestamp_ms,
+                 document,
+             }| (timestamp_ms, document),
+        )
         .collect()
 }
 
@@ -131,7 +99,7 @@ fn ratio_just_above_one_percent_does_not_alert() {
 fn one_distinct_sensitive_action_is_not_enough() {
     let mut events = attack();
     let last = events.len() - 1;
-    events[last].action = "GetCallerIdentity".into();
+    events[last].event_action = Some("GetCallerIdentity".into());
     assert!(run(&events).is_empty());
 }
 
@@ -139,7 +107,7 @@ fn one_distinct_sensitive_action_is_not_enough() {
 fn non_sensitive_untrusted_action_does_not_count() {
     let mut events = attack();
     let last = events.len() - 1;
-    events[last].action = "DescribeInstances".into();
+    events[last].event_action = Some("DescribeInstances".into());
     assert!(run(&events).is_empty());
 }
 
@@ -147,14 +115,14 @@ fn non_sensitive_untrusted_action_does_not_count() {
 fn five_organizations_alert_six_do_not() {
     let mut events = attack();
     // Three more trusted organizations: 5 distinct with the ISP.
-    events[0].org = Some("Google LLC".into());
-    events[1].org = Some("Microsoft Corporation".into());
-    events[2].org = Some("MongoDB, Inc.".into());
+    events[0].source_as_organization = Some("Google LLC".into());
+    events[1].source_as_organization = Some("Microsoft Corporation".into());
+    events[2].source_as_organization = Some("MongoDB, Inc.".into());
     let alerts = run(&events);
     assert_eq!(hours(&alerts), vec![T]);
     assert_eq!(alerts[0].1["Esql.count_distinct_asns"], 5);
     // A sixth, still trusted by prefix.
-    events[3].org = Some("Amazon Data Services NoVa".into());
+    events[3].source_as_organization = Some("Amazon Data Services NoVa".into());
     assert!(run(&events).is_empty());
 }
 
@@ -167,7 +135,7 @@ fn newest_untrusted_exactly_one_hour_before_t_still_alerts() {
     assert_eq!(hours(&run(&events)), vec![T - HOUR, T]);
 
     let last = events.len() - 1;
-    events[last].t = T - HOUR - 1;
+    events[last].timestamp_ms = T - HOUR - 1;
     assert_eq!(hours(&run(&events)), vec![T - HOUR]);
 }
 
@@ -184,7 +152,7 @@ fn window_includes_exactly_t_minus_7_days_and_exactly_t() {
 
     // One millisecond older and the trusted event falls out: 2/199 > 1%.
     let boundary = events.len() - 3;
-    events[boundary].t = T - 7 * DAY - 1;
+    events[boundary].timestamp_ms = T - 7 * DAY - 1;
     assert!(!hours(&run(&events)).contains(&T));
 }
 
@@ -192,7 +160,7 @@ fn window_includes_exactly_t_minus_7_days_and_exactly_t() {
 fn event_just_after_t_belongs_to_the_next_evaluation() {
     let mut events = attack();
     let last = events.len() - 1;
-    events[last].t = T + 1;
+    events[last].timestamp_ms = T + 1;
     assert_eq!(hours(&run(&events)), vec![T + HOUR]);
 }
 
@@ -211,10 +179,10 @@ fn amazon_prefix_is_case_sensitive_by_default() {
     let mut events = attack();
     for e in events
         .iter_mut()
-        .filter(|e| e.org.as_deref() == Some(AMAZON))
+        .filter(|e| e.source_as_organization.as_deref() == Some(AMAZON))
     {
-        e.org = Some("AMAZON-02".into());
-        e.asn = Some(16509);
+        e.source_as_organization = Some("AMAZON-02".into());
+        e.source_as_number = Some(16509);
     }
     assert!(run(&events).is_empty());
     // The improved preset trusts by AS number.
@@ -227,10 +195,10 @@ fn amazon_prefix_is_case_sensitive_by_default() {
 #[test]
 fn events_without_organization_or_user_are_not_counted() {
     let mut events = attack();
-    events[0].org = None;
+    events[0].source_as_organization = None;
     assert!(run(&events).is_empty(), "197 trusted + 2 untrusted");
     let mut events = attack();
-    events[0].user = None;
+    events[0].user_name = None;
     assert!(run(&events).is_empty());
 }
 
@@ -280,7 +248,7 @@ fn arrival_order_does_not_matter() {
 #[test]
 fn watermark_controls_when_evaluations_run() {
     let events = attack();
-    let views: Vec<Event<'_>> = events.iter().map(view).collect();
+    let views: Vec<Event<'_>> = events.iter().map(Ev::view).collect();
     let mut rule = SensitiveUntrustedAsn::create("").expect("defaults");
     rule.process(&views);
     assert!(
@@ -294,7 +262,7 @@ fn watermark_controls_when_evaluations_run() {
 #[test]
 fn snapshot_and_restore_carry_the_window() {
     let events = attack();
-    let views: Vec<Event<'_>> = events.iter().map(view).collect();
+    let views: Vec<Event<'_>> = events.iter().map(Ev::view).collect();
     let (first, second) = views.split_at(100);
     let mut before = SensitiveUntrustedAsn::create("").expect("defaults");
     before.process(first);
@@ -312,11 +280,11 @@ fn old_slots_are_swept() {
     let mut rule = SensitiveUntrustedAsn::create("").expect("defaults");
     let old: Vec<Ev> = (0..10)
         .map(|i| Ev {
-            user: Some(format!("user-{i}")),
+            user_name: Some(format!("user-{i}")),
             ..ev(T - 30 * DAY, "DescribeInstances", AMAZON)
         })
         .collect();
-    let views: Vec<Event<'_>> = old.iter().map(view).collect();
+    let views: Vec<Event<'_>> = old.iter().map(Ev::view).collect();
     rule.process(&views);
     assert_eq!(rule.0.identities(), 10);
     rule.advance(T);
@@ -382,20 +350,22 @@ mod oracle {
                 } else {
                     ORGS[0]
                 };
+                let outcome = if rng.below(20) == 0 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                };
                 Ev {
-                    t,
-                    user: Some(users[rng.below(3) as usize].into()),
-                    identity_type: types[rng.below(3) as usize].map(String::from),
-                    action: ACTIONS[rng.below(8) as usize].into(),
-                    org: Some(org.into()),
-                    asn: None,
-                    outcome: if rng.below(20) == 0 {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Success
-                    },
-                    id: format!("e{i}"),
+                    event_id: Some(format!("e{i}")),
+                    source_as_organization: Some(org.into()),
+                    ..Ev::new(
+                        t,
+                        users[rng.below(3) as usize],
+                        ACTIONS[rng.below(8) as usize],
+                    )
                 }
+                .identity_type(types[rng.below(3) as usize])
+                .outcome(outcome)
             })
             .collect()
     }
@@ -424,14 +394,14 @@ mod oracle {
             .collect();
         let first = counted
             .iter()
-            .map(|e| e.t)
+            .map(|e| e.timestamp_ms)
             .min()
             .unwrap_or(0)
             .div_euclid(HOUR)
             * HOUR;
         let last = counted
             .iter()
-            .map(|e| e.t)
+            .map(|e| e.timestamp_ms)
             .max()
             .unwrap_or(0)
             .div_euclid(HOUR)
@@ -441,24 +411,33 @@ mod oracle {
         let mut at = first;
         while at <= last {
             let mut groups: BTreeMap<(String, Option<String>), Vec<&Ev>> = BTreeMap::new();
-            for e in counted.iter().filter(|e| e.t >= at - 7 * DAY && e.t <= at) {
-                let key = (e.user.clone().unwrap_or_default(), e.identity_type.clone());
+            for e in counted
+                .iter()
+                .filter(|e| e.timestamp_ms >= at - 7 * DAY && e.timestamp_ms <= at)
+            {
+                let key = (
+                    e.user_name.clone().unwrap_or_default(),
+                    e.identity_type.clone(),
+                );
                 groups.entry(key).or_default().push(e);
             }
             for ((user, kind), evs) in groups {
                 let total = evs.len() as u64;
                 let untrusted: Vec<&&Ev> = evs
                     .iter()
-                    .filter(|e| !trusted(e.org.as_deref().unwrap_or("")))
+                    .filter(|e| !trusted(e.source_as_organization.as_deref().unwrap_or("")))
                     .collect();
                 let trusted_n = total - untrusted.len() as u64;
-                let orgs: BTreeSet<String> = evs.iter().filter_map(|e| e.org.clone()).collect();
+                let orgs: BTreeSet<String> = evs
+                    .iter()
+                    .filter_map(|e| e.source_as_organization.clone())
+                    .collect();
                 let actions: BTreeSet<String> = untrusted
                     .iter()
-                    .filter(|e| sensitive(&e.action))
-                    .map(|e| e.action.clone())
+                    .filter_map(|e| e.event_action.clone())
+                    .filter(|a| sensitive(a))
                     .collect();
-                let latest = untrusted.iter().map(|e| e.t).max();
+                let latest = untrusted.iter().map(|e| e.timestamp_ms).max();
                 let ratio = untrusted.len() as f64 / total as f64;
                 if trusted_n >= min_trusted
                     && !untrusted.is_empty()
@@ -495,20 +474,15 @@ mod oracle {
     }
 
     fn rule(events: &[Ev], config: &str, batch: usize, lateness: i64) -> BTreeSet<Finding> {
-        let mut rule = SensitiveUntrustedAsn::create(config).expect("config");
-        let mut alerts = Vec::new();
-        let mut newest = i64::MIN;
-        for chunk in events.chunks(batch) {
-            let views: Vec<Event<'_>> = chunk.iter().map(view).collect();
-            alerts.extend(rule.process(&views));
-            newest = newest.max(chunk.iter().map(|e| e.t).max().unwrap_or(i64::MIN));
-            alerts.extend(rule.advance(newest - lateness));
-        }
-        alerts.extend(rule.advance(i64::MAX));
+        let alerts = Harness::<SensitiveUntrustedAsn>::new(config)
+            .expect("config")
+            .batch(batch)
+            .lateness_ms(lateness)
+            .run(events);
         let found: Vec<Finding> = alerts
             .into_iter()
             .map(|a| {
-                let d: Value = serde_json::from_str(&a.document).expect("JSON");
+                let d = a.document;
                 (
                     a.timestamp_ms,
                     d["user.name"].as_str().unwrap_or_default().to_owned(),
@@ -545,7 +519,7 @@ mod oracle {
                 "seed {seed}, all at once"
             );
             // In time order, batch by batch, with a 15-minute lateness.
-            events.sort_by_key(|e| e.t);
+            events.sort_by_key(|e| e.timestamp_ms);
             assert_eq!(
                 rule(&events, lenient, 97, 15 * 60_000),
                 expected,

@@ -4,9 +4,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use trailguard_rule_sdk::{Alert, Event, Outcome, format_timestamp_ms};
+use trailguard_rule_sdk::time::{DAY_MS, ceil_to, floor_to};
+use trailguard_rule_sdk::{Alert, AlertBuilder, Event, Outcome, format_timestamp_ms, snapshot};
 
-use crate::Config;
+use crate::{Config, RULE_ID};
+
+/// Version of the snapshot's state layout; bump it when `State` changes.
+const STATE_FORMAT: u32 = 1;
 
 /// `(user.name, identity type)`; a missing identity type is its own group.
 type GroupKey = (String, Option<String>);
@@ -71,12 +75,13 @@ pub struct Detector {
 
 /// `slot` index of a timestamp for an interval (see the crate docs).
 fn slot_of(t: i64, interval: i64) -> i64 {
+    let start = floor_to(t, interval);
     let k = t.div_euclid(interval);
-    if t == k * interval { 2 * k } else { 2 * k + 1 }
+    if t == start { 2 * k } else { 2 * k + 1 }
 }
 
 /// Sweep expired slots at most once per this much event time.
-const SWEEP_EVERY_MS: i64 = 24 * 3_600_000;
+const SWEEP_EVERY_MS: i64 = DAY_MS;
 
 impl Detector {
     /// A detector with empty state.
@@ -190,8 +195,7 @@ impl Detector {
 
         // Candidate for every evaluation T (a multiple of the interval) with
         // T - recency <= t <= T that has not run yet.
-        let first = t.div_euclid(interval) * interval;
-        let first = if first == t { t } else { first + interval };
+        let first = ceil_to(t, interval);
         let last = t.saturating_add(self.config.recency_ms());
         let mut at = first.max(ceil_to(self.state.evaluated_before_ms, interval));
         while at <= last {
@@ -253,13 +257,12 @@ impl Detector {
 
     /// The state as bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        postcard::to_allocvec(&self.state).unwrap_or_default()
+        snapshot::encode(RULE_ID, STATE_FORMAT, &self.state)
     }
 
     /// Replaces the state with a snapshot's.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.state =
-            postcard::from_bytes(bytes).map_err(|e| format!("snapshot is unreadable: {e}"))?;
+        self.state = snapshot::decode(RULE_ID, STATE_FORMAT, bytes)?;
         Ok(())
     }
 
@@ -297,16 +300,6 @@ fn insert_str(set: &mut BTreeSet<String>, value: Option<&str>) {
         && !set.contains(v)
     {
         set.insert(v.to_owned());
-    }
-}
-
-/// Smallest multiple of `step` that is `>= t` (saturating).
-fn ceil_to(t: i64, step: i64) -> i64 {
-    let floor = t.div_euclid(step).saturating_mul(step);
-    if floor == t {
-        t
-    } else {
-        floor.saturating_add(step)
     }
 }
 
@@ -370,30 +363,33 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
         })
         .collect();
 
-    let document = json!({
-        "user.name": key.0,
-        "aws.cloudtrail.user_identity.type": key.1,
-        "Esql.total_events_all_asns": total,
-        "Esql.count_distinct_asns": organizations.len(),
-        "Esql.src_asn_values": organizations,
-        "Esql.user_agent_values": union(|s| &s.user_agents),
-        "Esql.related_users": union(|s| &s.related_users),
-        "Esql.source_ip_values": union(|s| &s.source_ips),
-        "Esql.has_trusted_cloud_asn": trusted > 0,
-        "Esql.trusted_cloud_event_count": trusted,
-        "Esql.untrusted_event_count": untrusted,
-        "Esql.untrusted_suspicious_count": untrusted_sensitive,
-        "Esql.untrusted_suspicious_actions": actions,
-        "Esql.most_recent_low_asn_day": latest_untrusted.map(format_timestamp_ms),
-        "Esql.rare_asn_ratio": ratio,
-        "Esql.unique_action_from_untrusted_asn": actions.len(),
-        "trailguard.window.start": format_timestamp_ms(at - config.window_ms()),
-        "trailguard.window.end": format_timestamp_ms(at),
-        "trailguard.untrusted_events": untrusted_events,
-        "trailguard.untrusted_events_truncated": truncated,
-    });
-    Some(Alert {
-        timestamp_ms: at,
-        document: document.to_string(),
-    })
+    let alert = AlertBuilder::new(at)
+        .field("user.name", &key.0)
+        .field("aws.cloudtrail.user_identity.type", &key.1)
+        .field("Esql.total_events_all_asns", total)
+        .field("Esql.count_distinct_asns", organizations.len())
+        .field("Esql.src_asn_values", &organizations)
+        .field("Esql.user_agent_values", union(|s| &s.user_agents))
+        .field("Esql.related_users", union(|s| &s.related_users))
+        .field("Esql.source_ip_values", union(|s| &s.source_ips))
+        .field("Esql.has_trusted_cloud_asn", trusted > 0)
+        .field("Esql.trusted_cloud_event_count", trusted)
+        .field("Esql.untrusted_event_count", untrusted)
+        .field("Esql.untrusted_suspicious_count", untrusted_sensitive)
+        .field("Esql.untrusted_suspicious_actions", &actions)
+        .field(
+            "Esql.most_recent_low_asn_day",
+            latest_untrusted.map(format_timestamp_ms),
+        )
+        .field("Esql.rare_asn_ratio", ratio)
+        .field("Esql.unique_action_from_untrusted_asn", actions.len())
+        .field(
+            "trailguard.window.start",
+            format_timestamp_ms(at - config.window_ms()),
+        )
+        .field("trailguard.window.end", format_timestamp_ms(at))
+        .field("trailguard.untrusted_events", untrusted_events)
+        .field("trailguard.untrusted_events_truncated", truncated)
+        .build();
+    Some(alert)
 }
