@@ -4,6 +4,7 @@
 mod common;
 
 use rule_sensitive_untrusted_asn::SensitiveUntrustedAsn;
+use rule_unusual_asn::UnusualAsn;
 use trailguard_asn::AsnDb;
 use trailguard_gen::{HOUR_MS, StolenCiCredentials};
 use trailguard_host::{AlertDocument, Detector, NativeRule, Pipeline, Runtime, RuntimeOptions};
@@ -29,7 +30,11 @@ fn events(scenario: &StolenCiCredentials) -> Vec<NormalizedEvent> {
 }
 
 fn component(runtime: &Runtime) -> Box<dyn Detector> {
-    let path = common::modules_dir().join("rule-sensitive-untrusted-asn.wasm");
+    component_of(runtime, "rule-sensitive-untrusted-asn")
+}
+
+fn component_of(runtime: &Runtime, name: &str) -> Box<dyn Detector> {
+    let path = common::modules_dir().join(format!("{name}.wasm"));
     Box::new(
         runtime
             .load_rule(&path, |_| String::new())
@@ -47,17 +52,15 @@ fn run(detector: Box<dyn Detector>, events: &[NormalizedEvent]) -> Vec<AlertDocu
     alerts
 }
 
-#[test]
-fn component_and_native_rule_agree() {
-    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
-    // Several attacks and near-misses over a week, in one stream.
+/// Several attacks and near-misses, one after the other, in one stream.
+fn mixed_stream(base: StolenCiCredentials) -> Vec<NormalizedEvent> {
     let mut all = Vec::new();
     for (day, scenario) in [
-        StolenCiCredentials::default(),
+        StolenCiCredentials { ..base.clone() },
         StolenCiCredentials {
             role: "ci-release".into(),
-            trusted_calls: 150,
-            ..Default::default()
+            trusted_calls: base.trusted_calls / 2,
+            ..base.clone()
         },
         StolenCiCredentials {
             role: "ci-nightly".into(),
@@ -66,12 +69,12 @@ fn component_and_native_rule_agree() {
                 "ListSecrets".into(),
                 "GetObject".into(),
             ],
-            ..Default::default()
+            ..base.clone()
         },
         StolenCiCredentials {
             role: "ci-infra".into(),
             attacker_ip: "185.220.101.4".into(),
-            ..Default::default()
+            ..base.clone()
         },
     ]
     .into_iter()
@@ -84,6 +87,29 @@ fn component_and_native_rule_agree() {
         all.extend(events(&shifted));
     }
     all.sort_by_key(|e| e.timestamp_ms);
+    all
+}
+
+#[test]
+fn component_and_native_rule_b_agree() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let all = mixed_stream(StolenCiCredentials::long_history());
+    let native = run(
+        Box::new(NativeRule::<UnusualAsn>::new("").expect("native")),
+        &all,
+    );
+    let wasm = run(component_of(&runtime, "rule-unusual-asn"), &all);
+    assert!(
+        native.len() >= 4,
+        "every learned role alerts on its attacker: {native:#?}"
+    );
+    assert_eq!(wasm, native);
+}
+
+#[test]
+fn component_and_native_rule_agree() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let all = mixed_stream(StolenCiCredentials::default());
 
     let native = run(
         Box::new(NativeRule::<SensitiveUntrustedAsn>::new("").expect("native")),

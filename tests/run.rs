@@ -272,3 +272,43 @@ fn config_file_tunes_the_rule_and_rejects_unknown_keys() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no-such-rule"), "{}", stderr(&out));
 }
+
+#[test]
+fn with_a_long_history_both_rules_alert() {
+    let scenario = StolenCiCredentials::long_history();
+    let (alerts, summary) = run_scenario(&scenario);
+    let by_rule = |id: &str| -> Vec<&serde_json::Value> {
+        alerts.iter().filter(|a| a["rule.id"] == id).collect()
+    };
+    let unusual = by_rule("aws-unusual-asn");
+    assert_eq!(unusual.len(), 1, "{alerts:#?}");
+    let b = unusual[0];
+    assert_eq!(
+        b["@timestamp"], "2026-04-22T09:30:00Z",
+        "the attacker's first call"
+    );
+    assert_eq!(b["severity"], "medium");
+    assert_eq!(b["risk_score"], 47);
+    assert_eq!(b["user.name"], "ci-deploy");
+    assert_eq!(b["cloud.account.id"], "123456789012");
+    assert_eq!(b["event.action"], "GetCallerIdentity");
+    assert_eq!(b["source.ip"], "73.162.41.17");
+    assert_eq!(b["source.as.number"], 7922);
+    assert_eq!(
+        b["trailguard.usual_networks"][0]["source.as.organization.name"],
+        "Amazon.com, Inc."
+    );
+    let sensitive = by_rule("aws-sensitive-untrusted-asn");
+    assert_eq!(sensitive.len(), 1, "{alerts:#?}");
+    assert_eq!(sensitive[0]["@timestamp"], "2026-04-22T10:00:00Z");
+    // Calls every 14.4 minutes; those from 10:00 seven days earlier on: 697.
+    assert_eq!(sensitive[0]["Esql.trusted_cloud_event_count"], 697);
+    assert!(
+        summary.contains("rule aws-unusual-asn: 1 alert(s)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("rule aws-sensitive-untrusted-asn: 1 alert(s)"),
+        "{summary}"
+    );
+}

@@ -17,7 +17,8 @@ pub fn modules_dir() -> PathBuf {
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
     let dir = target.join("modules");
     assert!(
-        dir.join("rule-sensitive-untrusted-asn.wasm").is_file(),
+        dir.join("rule-sensitive-untrusted-asn.wasm").is_file()
+            && dir.join("rule-unusual-asn.wasm").is_file(),
         "rule components missing in {}: run `cargo xtask build` first (or `cargo xtask test`)",
         dir.display()
     );

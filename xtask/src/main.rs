@@ -274,7 +274,7 @@ fn demo(root: &Path) -> Result<()> {
         std::fs::remove_dir_all(&generated)?;
     }
     std::fs::create_dir_all(&generated)?;
-    let calls = trailguard_gen::StolenCiCredentials::default().calls();
+    let calls = trailguard_gen::StolenCiCredentials::long_history().calls();
     trailguard_gen::write_deliveries(&generated, &calls, 50)?;
     println!(
         "generated {} CloudTrail records in {}",

@@ -176,7 +176,10 @@ impl ApiCall {
 /// for reconnaissance from a residential ISP.
 ///
 /// With the defaults, rule `aws-sensitive-untrusted-asn` alerts exactly once,
-/// at the first whole hour after the attack ([`StolenCiCredentials::alert_hour_ms`]).
+/// at the first whole hour after the attack ([`StolenCiCredentials::alert_hour_ms`]),
+/// and rule `aws-unusual-asn` does not (three days of history are too few to
+/// learn the role). [`StolenCiCredentials::long_history`] gives both rules
+/// something to find.
 #[derive(Clone, Debug)]
 pub struct StolenCiCredentials {
     /// The CI role.
@@ -184,8 +187,10 @@ pub struct StolenCiCredentials {
     /// Time of the attacker's first call.
     pub attack_ms: i64,
     /// Number of the role's calls from Amazon networks before the attack,
-    /// spread over the three days before it.
+    /// spread evenly over `history_days` before it.
     pub trusted_calls: usize,
+    /// Days of routine activity before the attack.
+    pub history_days: i64,
     /// The attacker's actions, one call each, 20 s apart.
     pub attacker_actions: Vec<String>,
     /// The attacker's address.
@@ -203,6 +208,7 @@ impl Default for StolenCiCredentials {
             // 2026-04-22T09:30:00Z
             attack_ms: 1_776_850_200_000,
             trusted_calls: 300,
+            history_days: 3,
             attacker_actions: vec!["GetCallerIdentity".into(), "ListBuckets".into()],
             attacker_ip: "73.162.41.17".into(),
             attacker_error: None,
@@ -222,6 +228,18 @@ const CI_ACTIONS: [&str; 5] = [
 ];
 
 impl StolenCiCredentials {
+    /// Twelve days of routine (100 calls a day) before the attack: rule
+    /// `aws-unusual-asn` has learned the role and alerts on the attacker's
+    /// first call; `aws-sensitive-untrusted-asn` sees 697 trusted calls in
+    /// its 7-day window and alerts at the next hour.
+    pub fn long_history() -> Self {
+        StolenCiCredentials {
+            trusted_calls: 1200,
+            history_days: 12,
+            ..StolenCiCredentials::default()
+        }
+    }
+
     /// The evaluation hour at which the rule must alert.
     pub fn alert_hour_ms(&self) -> i64 {
         (self.attack_ms.div_euclid(HOUR_MS) + 1) * HOUR_MS
@@ -230,7 +248,7 @@ impl StolenCiCredentials {
     /// Every record, in time order.
     pub fn calls(&self) -> Vec<ApiCall> {
         let mut calls = Vec::new();
-        let span = 3 * 24 * HOUR_MS;
+        let span = self.history_days.max(1) * 24 * HOUR_MS;
         let step = span / (self.trusted_calls.max(1) as i64);
         for i in 0..self.trusted_calls {
             let role = Identity::Role {
