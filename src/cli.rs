@@ -33,6 +33,48 @@ change the exit status; the summary lists them with file and position.")]
     /// Build or query the ASN database.
     #[command(subcommand)]
     Asn(AsnCommand),
+    /// List or inspect rule components.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// One line per rule: id, version, risk, severity, name and file.
+    #[command(after_help = "Example:\n  trailguard rules list --rules target/modules")]
+    List(ListArgs),
+    /// Everything about a component: hash, contract version, imports,
+    /// exports, metadata and configuration keys with their defaults. Exit
+    /// status 1 if the host would refuse it.
+    #[command(
+        after_help = "Examples:\n  trailguard rules inspect target/modules/rule-unusual-asn.wasm\n  trailguard rules inspect --json vendor-rule.wasm"
+    )]
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Rule components or directories (default as for `run`).
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        env = "TRAILGUARD_RULES",
+        value_delimiter = ':'
+    )]
+    pub rules: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Compile without the compiled-code cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Component files.
+    #[arg(value_name = "FILE.wasm", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

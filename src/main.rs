@@ -3,6 +3,7 @@
 //! → batch → rules → alerts, and reports what happened.
 
 mod cli;
+mod rules;
 mod run;
 mod settings;
 
@@ -16,6 +17,8 @@ fn main() -> ExitCode {
         cli::Command::Run(run_args) => run::run(run_args),
         cli::Command::Asn(cli::AsnCommand::Import(a)) => cli::asn_import(a),
         cli::Command::Asn(cli::AsnCommand::Lookup(a)) => cli::asn_lookup(a),
+        cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
+        cli::Command::Rules(cli::RulesCommand::Inspect(a)) => rules::inspect(a),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 //! → alerts, then the summary.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,60 +12,14 @@ use trailguard_host::{
 };
 use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
 
-use crate::cli::{RunArgs, beside_binary, open_asn_db};
+use crate::cli::{RunArgs, open_asn_db};
+use crate::rules::{default_cache_dir, rule_files};
 use crate::settings::Settings;
 
 /// Exit status: the run could not happen.
 pub const EXIT_ERROR: u8 = 1;
 /// Exit status: the run completed, but a rule failed and was stopped.
 pub const EXIT_RULE_FAILED: u8 = 2;
-
-/// Every `.wasm` file named, or found (sorted) in a named directory.
-fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let defaults;
-    let paths = if paths.is_empty() {
-        defaults = vec![
-            beside_binary("modules")
-                .context("cannot locate the default rules directory; pass --rules")?,
-        ];
-        &defaults
-    } else {
-        paths
-    };
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("cannot read rules directory {}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                bail!(
-                    "no .wasm rules in {}; build them with `cargo xtask build` or pass --rules",
-                    path.display()
-                );
-            }
-            files.extend(found);
-        } else if path.is_file() {
-            files.push(path.clone());
-        } else {
-            bail!(
-                "rules path {} does not exist; build the rules with `cargo xtask build` or pass --rules",
-                path.display()
-            );
-        }
-    }
-    Ok(files)
-}
-
-fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("trailguard"))
-}
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let started = Instant::now();

@@ -139,7 +139,7 @@ impl Runtime {
     }
 
     /// Compiles a component, or loads its compiled form from the cache.
-    fn compile(&self, path: &Path) -> Result<Component, HostError> {
+    pub(crate) fn compile(&self, path: &Path) -> Result<Component, HostError> {
         let bytes = std::fs::read(path).map_err(|source| HostError::Read {
             path: path.to_owned(),
             source,
