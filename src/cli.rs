@@ -36,6 +36,29 @@ change the exit status; the summary lists them with file and position.")]
     /// List or inspect rule components.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Create a new rule crate under modules/ that builds, tests and loads.
+    #[command(after_help = "\
+Example (from the workspace root):
+  trailguard new-rule root-activity --title \"AWS root account activity\"
+  cargo xtask test
+
+See docs/writing-a-rule.md.")]
+    NewRule(NewRuleArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NewRuleArgs {
+    /// Lower-case words joined by `-` (the directory and crate name).
+    pub name: String,
+    /// Rule id (default: `aws-NAME`).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Human-readable title (default: from the name).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Where rule crates live.
+    #[arg(long, default_value = "modules")]
+    pub dir: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]

@@ -3,6 +3,7 @@
 //! → batch → rules → alerts, and reports what happened.
 
 mod cli;
+mod new_rule;
 mod rules;
 mod run;
 mod settings;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Asn(cli::AsnCommand::Lookup(a)) => cli::asn_lookup(a),
         cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
         cli::Command::Rules(cli::RulesCommand::Inspect(a)) => rules::inspect(a),
+        cli::Command::NewRule(a) => new_rule::new_rule(a),
     };
     match result {
         Ok(code) => code,

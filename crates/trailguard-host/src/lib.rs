@@ -25,6 +25,7 @@ mod inspect;
 mod native;
 mod pipeline;
 mod runtime;
+pub mod testing;
 
 pub use alert::AlertDocument;
 pub use clock::Watermark;

@@ -1,0 +1,182 @@
+//! Rule `aws-root-activity`: AWS root account activity.
+//!
+//! The root user can do anything in an account and should be locked away;
+//! every call it makes, from any network, is worth a look. This rule was
+//! written from the `trailguard new-rule` template as the worked example of
+//! docs/writing-a-rule.md.
+
+use serde::{Deserialize, Serialize};
+use trailguard_rule_sdk::{
+    Alert, AlertBuilder, Event, Outcome, Rule, RuleInfo, Severity, config, export_rule, serde_json,
+    snapshot,
+};
+
+/// The rule's id, as it appears in alerts and configuration files.
+pub const RULE_ID: &str = "aws-root-activity";
+
+/// Version of the snapshot's state layout; bump it when `State` changes.
+const STATE_FORMAT: u32 = 1;
+
+/// The rule's configuration (`[rules.aws-root-activity]` in trailguard.toml).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `event.action` values that never alert (e.g. a sanctioned break-glass
+    /// routine).
+    pub ignore_actions: Vec<String>,
+    /// Alert on failed root calls too (a failed root login is itself a
+    /// signal, but noisy).
+    pub include_failed: bool,
+}
+
+/// What the rule remembers between calls (nothing yet; a snapshot of it is
+/// still versioned so state can be added later).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct State {}
+
+/// The rule.
+pub struct RootActivity {
+    config: Config,
+    state: State,
+}
+
+impl RootActivity {
+    fn matches(&self, event: &Event<'_>) -> bool {
+        event.identity_type == Some("Root")
+            && (event.outcome == Outcome::Success || self.config.include_failed)
+            && !event
+                .event_action
+                .is_some_and(|a| self.config.ignore_actions.iter().any(|x| x == a))
+    }
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Success => "success",
+        Outcome::Failure => "failure",
+        Outcome::Unknown => "unknown",
+    }
+}
+
+impl Rule for RootActivity {
+    fn info() -> RuleInfo {
+        RuleInfo {
+            id: RULE_ID.into(),
+            name: "AWS root account activity".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            severity: Severity::High,
+            risk_score: 73,
+            mitre_techniques: vec!["T1078.004".into()],
+            description: "The account's root user made an API call. Root should be locked away \
+                behind MFA and used only for the few tasks that need it; any other use, from any \
+                network, suggests stolen root credentials."
+                .into(),
+            default_config: serde_json::to_string(&Config::default()).unwrap_or_default(),
+        }
+    }
+
+    fn create(text: &str) -> Result<Self, String> {
+        Ok(RootActivity {
+            config: config::parse(text, Config::default())?,
+            state: State::default(),
+        })
+    }
+
+    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
+        events
+            .iter()
+            .filter(|e| self.matches(e))
+            .map(|e| {
+                AlertBuilder::new(e.timestamp_ms)
+                    .field("event.id", e.event_id)
+                    .field("event.action", e.event_action)
+                    .field("event.provider", e.event_provider)
+                    .field("cloud.account.id", e.cloud_account_id)
+                    .field("user.name", e.user_name)
+                    .field("aws.cloudtrail.user_identity.type", e.identity_type)
+                    .field("source.address", e.source_address)
+                    .field("source.ip", e.source_ip)
+                    .field("source.as.number", e.source_as_number)
+                    .field("source.as.organization.name", e.source_as_organization)
+                    .field("event.outcome", outcome(e.outcome))
+                    .build()
+            })
+            .collect()
+    }
+
+    fn advance(&mut self, _watermark_ms: i64) -> Vec<Alert> {
+        Vec::new()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        snapshot::encode(RULE_ID, STATE_FORMAT, &self.state)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.state = snapshot::decode(RULE_ID, STATE_FORMAT, bytes)?;
+        Ok(())
+    }
+}
+
+export_rule!(RootActivity);
+
+#[cfg(test)]
+mod tests {
+    use trailguard_rule_sdk::testing::{Harness, TestEvent};
+
+    use super::*;
+
+    fn root(t: i64, action: &str) -> TestEvent {
+        TestEvent::new(t, "", action)
+            .identity_type(Some("Root"))
+            .from_network("73.162.41.17", 7922, "Comcast Cable Communications, LLC")
+    }
+
+    #[test]
+    fn root_calls_alert_from_any_network() {
+        let mut unnamed = root(1_000, "ListBuckets");
+        unnamed.user_name = None;
+        let events = [
+            unnamed,
+            TestEvent::new(2_000, "admin", "ListBuckets").identity_type(Some("IAMUser")),
+            root(3_000, "ConsoleLogin").outcome(Outcome::Failure),
+            root(4_000, "CreateAccessKey"),
+        ];
+        let alerts = Harness::<RootActivity>::new("")
+            .expect("defaults")
+            .run(&events);
+        let actions: Vec<_> = alerts
+            .iter()
+            .map(|a| a.document["event.action"].clone())
+            .collect();
+        assert_eq!(actions, ["ListBuckets", "CreateAccessKey"]);
+        assert_eq!(
+            alerts[0].document["aws.cloudtrail.user_identity.type"],
+            "Root"
+        );
+        assert_eq!(
+            alerts[0].document["source.as.organization.name"],
+            "Comcast Cable Communications, LLC"
+        );
+
+        let all = Harness::<RootActivity>::new(
+            r#"{"include_failed":true,"ignore_actions":["ListBuckets"]}"#,
+        )
+        .expect("valid")
+        .run(&events);
+        let actions: Vec<_> = all
+            .iter()
+            .map(|a| a.document["event.action"].clone())
+            .collect();
+        assert_eq!(actions, ["ConsoleLogin", "CreateAccessKey"]);
+        assert_eq!(all[0].document["event.outcome"], "failure");
+    }
+
+    #[test]
+    fn configuration_is_checked() {
+        assert!(
+            Harness::<RootActivity>::new(r#"{"ignore":[]}"#).is_err(),
+            "unknown key"
+        );
+    }
+}
