@@ -67,8 +67,8 @@ fn runtime(no_cache: bool) -> Result<Runtime> {
 pub fn list(args: ListArgs) -> Result<ExitCode> {
     let runtime = runtime(false)?;
     println!(
-        "{:<30} {:<8} {:<6} {:<9} {}",
-        "ID", "VERSION", "RISK", "SEVERITY", "NAME (FILE)"
+        "{:<30} {:<8} {:<6} {:<9} NAME (FILE)",
+        "ID", "VERSION", "RISK", "SEVERITY"
     );
     for file in rule_files(&args.rules)? {
         let rule = runtime.load_rule(&file, |_| String::new())?;
