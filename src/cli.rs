@@ -75,9 +75,12 @@ pub enum RulesCommand {
     Inspect(InspectArgs),
 }
 
+/// Where rule components are; shared by `run` and `rules list`.
 #[derive(Args, Debug)]
-pub struct ListArgs {
-    /// Rule components or directories (default as for `run`).
+pub struct RulePaths {
+    /// Rule components (.wasm files, or directories of them). Default: the
+    /// `modules` directory next to the binary's (target/modules after
+    /// `cargo xtask build`).
     #[arg(
         long = "rules",
         value_name = "PATH",
@@ -85,6 +88,12 @@ pub struct ListArgs {
         value_delimiter = ':'
     )]
     pub rules: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub rules: RulePaths,
 }
 
 #[derive(Args, Debug)]
@@ -102,16 +111,8 @@ pub struct InspectArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Rule components (.wasm files, or directories of them). Default: the
-    /// `modules` directory next to the binary's (target/modules after
-    /// `cargo xtask build`).
-    #[arg(
-        long = "rules",
-        value_name = "PATH",
-        env = "TRAILGUARD_RULES",
-        value_delimiter = ':'
-    )]
-    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulePaths,
     /// MMDB file with AS numbers and organizations (GeoLite2-ASN layout).
     /// Default: target/asn/asn.mmdb next to the binary's directory.
     #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]

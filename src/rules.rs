@@ -70,7 +70,7 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
         "{:<30} {:<8} {:<6} {:<9} NAME (FILE)",
         "ID", "VERSION", "RISK", "SEVERITY"
     );
-    for file in rule_files(&args.rules)? {
+    for file in rule_files(&args.rules.rules)? {
         let rule = runtime.load_rule(&file, |_| String::new())?;
         let info = rule.info();
         println!(

@@ -57,7 +57,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     })?;
 
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    for file in rule_files(&args.rules)? {
+    for file in rule_files(&args.rules.rules)? {
         let rule = runtime.load_rule(&file, |info| settings.rule_config(&info.id))?;
         if detectors.iter().any(|d| d.info().id == rule.info().id) {
             bail!(
