@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
-    AlertDocument, Detector, Limits, Pipeline, PipelineStats, Runtime, RuntimeOptions,
+    AlertDocument, Detector, HostError, Pipeline, PipelineStats, Recovery, Runtime, RuntimeOptions,
 };
 use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
 
@@ -18,7 +18,8 @@ use crate::settings::Settings;
 
 /// Exit status: the run could not happen.
 pub const EXIT_ERROR: u8 = 1;
-/// Exit status: the run completed, but a rule failed and was stopped.
+/// Exit status: the run completed, but a rule kept failing and was
+/// quarantined (its alerts are incomplete).
 pub const EXIT_RULE_FAILED: u8 = 2;
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -27,17 +28,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
     };
-    let defaults = Limits::default();
-    let limits = Limits {
-        call_timeout: settings
-            .run
-            .call_timeout_seconds
-            .map_or(defaults.call_timeout, Duration::from_secs),
-        max_memory_bytes: settings
-            .run
-            .max_memory_mib
-            .map_or(defaults.max_memory_bytes, |m| m << 20),
-    };
+    let limits = settings.run.limits();
+    let policy = settings.run.recovery();
     let lateness_minutes = args
         .allowed_lateness
         .or(settings.run.allowed_lateness_minutes)
@@ -54,11 +46,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         } else {
             args.cache_dir.clone().or_else(default_cache_dir)
         },
+        epoch_interruption: true,
     })?;
 
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    // A rule whose constructor traps is a broken rule, not a broken run: it
+    // is left out and reported; the others run.
+    let mut failed_at_load = Vec::new();
     for file in rule_files(&args.rules.rules)? {
-        let rule = runtime.load_rule(&file, |info| settings.rule_config(&info.id))?;
+        let rule = match runtime.load_rule(&file, |info| settings.rule_config(&info.id)) {
+            Ok(rule) => rule,
+            Err(HostError::Rule {
+                rule,
+                call,
+                message,
+            }) => {
+                failed_at_load.push((rule, format!("{}: {call}: {message}", file.display())));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if detectors.iter().any(|d| d.info().id == rule.info().id) {
             bail!(
                 "two rules with id {} (second: {}); pass each rule once",
@@ -69,7 +76,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         detectors.push(Box::new(rule));
     }
     for id in settings.rules.keys() {
-        if !detectors.iter().any(|d| &d.info().id == id) {
+        let failed = failed_at_load.iter().any(|(rule, _)| rule == id);
+        if !failed && !detectors.iter().any(|d| &d.info().id == id) {
             let loaded: Vec<&str> = detectors.iter().map(|d| d.info().id.as_str()).collect();
             bail!(
                 "config has [rules.{id}], but no loaded rule has that id (loaded: {})",
@@ -82,7 +90,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let normalizer = Normalizer::new(Some(&asn));
     let sources = expand_inputs(&args.inputs)?;
     let mut sink = Sink::open(args.output.as_deref())?;
-    let mut pipeline = Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000);
+    let mut pipeline =
+        Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000).with_policy(policy);
     let mut ingest = IngestStats::default();
     let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(batch_size);
 
@@ -103,26 +112,31 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         decode_bytes(&name, &bytes, &normalizer, &mut ingest, &mut |event| {
             batch.push(event);
             if batch.len() >= batch_size {
-                if let Err(e) = sink.write(&pipeline.push(&batch)) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                if let Err(e) = sink.write(&pipeline.push(full)) {
                     failed_write.get_or_insert(e);
                 }
-                batch.clear();
             }
         });
         if let Some(e) = failed_write {
             return Err(e);
         }
     }
-    sink.write(&pipeline.push(&batch))?;
+    sink.write(&pipeline.push(batch))?;
     sink.write(&pipeline.finish())?;
     sink.finish()?;
 
     report(&ingest, pipeline.stats(), started.elapsed());
-    Ok(if pipeline.stats().failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_RULE_FAILED)
-    })
+    for (rule, failure) in &failed_at_load {
+        eprintln!("  rule {rule} QUARANTINED at load, it ran on no events: {failure}");
+    }
+    Ok(
+        if pipeline.stats().quarantined().is_empty() && failed_at_load.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_RULE_FAILED)
+        },
+    )
 }
 
 /// Where alerts go: one JSON document per line.
@@ -209,9 +223,15 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         line(format!("  rule {rule}: {n} alert(s)"));
     }
     for f in &pipeline.failures {
+        let what = match f.recovery {
+            Recovery::Recovered => "restarted from its last checkpoint; the retry succeeded",
+            Recovery::Quarantined => {
+                "QUARANTINED: it gets no more events and its alerts are incomplete"
+            }
+        };
         line(format!(
-            "  rule {} FAILED after {} events and was stopped: {}",
-            f.rule, f.events_before, f.message
+            "  rule {} failed in {} after {} events: {}\n    {what}",
+            f.rule, f.call, f.events_before, f.message
         ));
     }
     line(format!(

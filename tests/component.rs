@@ -46,7 +46,7 @@ fn run(detector: Box<dyn Detector>, events: &[NormalizedEvent]) -> Vec<AlertDocu
     let mut pipeline = Pipeline::new(vec![detector], 15 * 60_000);
     let mut alerts = Vec::new();
     for batch in events.chunks(37) {
-        alerts.extend(pipeline.push(batch));
+        alerts.extend(pipeline.push(batch.to_vec()));
     }
     alerts.extend(pipeline.finish());
     alerts

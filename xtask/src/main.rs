@@ -4,7 +4,8 @@
 //! for wasm32-unknown-unknown, turns each core module into a component
 //! in-process, refuses any component that imports something, and writes
 //! them to `target/modules/`. Benchmark guests (`benches/guests/`) go the
-//! same way into `target/bench-components/`.
+//! same way into `target/bench-components/`, test guests (`tests/guests/`)
+//! into `target/test-components/`.
 //!
 //! `cargo xtask asn`: builds `target/asn/asn.mmdb` from the ip-location-db
 //! package (a local `.tgz`, or fetched with `npm pack`).
@@ -91,6 +92,7 @@ fn build(root: &Path) -> Result<Vec<PathBuf>> {
     let rules = guest_crates(root, "modules")?;
     ensure!(!rules.is_empty(), "no rule crates under modules/");
     let probes = guest_crates(root, "benches/guests")?;
+    let test_guests = guest_crates(root, "tests/guests")?;
     let mut wasm = cargo();
     wasm.current_dir(root).args([
         "build",
@@ -99,12 +101,13 @@ fn build(root: &Path) -> Result<Vec<PathBuf>> {
         "--profile",
         "wasm",
     ]);
-    for (name, _) in rules.iter().chain(&probes) {
+    for (name, _) in rules.iter().chain(&probes).chain(&test_guests) {
         wasm.args(["--package", name]);
     }
     run(&mut wasm)?;
     let written = componentize(root, &rules, "target/modules")?;
     componentize(root, &probes, "target/bench-components")?;
+    componentize(root, &test_guests, "target/test-components")?;
     Ok(written)
 }
 

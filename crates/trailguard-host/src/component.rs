@@ -1,29 +1,44 @@
 //! A rule running as a sandboxed WebAssembly component.
+//!
+//! Each rule has its own `Store`: its own linear memory under a cap, its own
+//! CPU deadline per call, no imports. After a trap an instance is unusable,
+//! so [`Detector::restart`] builds a fresh one from the compiled component.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::{Alert, RuleInfo, Severity};
 use wasmtime::component::{Component, Linker, ResourceAny};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::bindings::Detector as DetectorWorld;
 use crate::bindings::exports::trailguard::detector::rule as wit;
-use crate::{BatchEncoder, Detector, HostError, Runtime};
+use crate::{BatchEncoder, Detector, HostError, Limits, Runtime};
 
 /// Per-store data: the memory limiter.
 struct StoreData {
     limits: StoreLimits,
 }
 
-/// One rule component: its own store (memory, limits), instance and detector.
-pub struct ComponentRule {
+/// One live instance of the component, with its detector resource.
+struct Instance {
     store: Store<StoreData>,
     bindings: DetectorWorld,
     detector: ResourceAny,
+}
+
+/// One rule component: what is needed to (re)instantiate it, and the live
+/// instance.
+pub struct ComponentRule {
+    engine: Engine,
+    component: Component,
+    path: PathBuf,
+    config: String,
+    limits: Limits,
+    deadline_ticks: Option<u64>,
     info: RuleInfo,
+    live: Instance,
     encoder: BatchEncoder,
-    deadline_ticks: u64,
 }
 
 impl std::fmt::Debug for ComponentRule {
@@ -52,14 +67,59 @@ fn from_wit(info: wit::RuleInfo) -> RuleInfo {
     }
 }
 
-fn from_wit_alerts(alerts: Vec<wit::Alert>) -> Vec<Alert> {
-    alerts
-        .into_iter()
-        .map(|a| Alert {
-            timestamp_ms: a.timestamp_ms,
-            document: a.document,
-        })
-        .collect()
+/// The innermost frame of the rule's own code in a trap's backtrace
+/// (skipping the standard library and the allocator), when names are known.
+fn rule_frame(e: &wasmtime::Error) -> Option<String> {
+    let backtrace = e.downcast_ref::<wasmtime::WasmBacktrace>()?;
+    let runtime = [
+        "__rust",
+        "__rdl",
+        "core::",
+        "std::",
+        "alloc::",
+        "dlmalloc",
+        "<dlmalloc",
+        "rust_panic",
+    ];
+    backtrace
+        .frames()
+        .iter()
+        .filter_map(|f| f.func_name())
+        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
+        .find(|name| !runtime.iter().any(|r| name.starts_with(r)))
+}
+
+/// What went wrong in a call, in one line an operator can act on: the
+/// cause, the limit involved, and where in the rule.
+fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
+    let cause = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!(
+            "interrupted: the call took longer than the limit of {:.3} s",
+            limits.call_timeout.as_secs_f64()
+        ),
+        Some(wasmtime::Trap::StackOverflow) => format!(
+            "stack overflow (limit {} KiB of wasm stack): unbounded recursion?",
+            limits.max_wasm_stack >> 10
+        ),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "trapped: a panic in the rule (or `unreachable`)".to_owned()
+        }
+        _ => {
+            let root = e.root_cause().to_string();
+            if root.contains("growing memory") {
+                format!(
+                    "{root}: over the memory limit of {} MiB",
+                    limits.max_memory_bytes >> 20
+                )
+            } else {
+                root
+            }
+        }
+    };
+    match rule_frame(e) {
+        Some(frame) => format!("{cause} (in {frame})"),
+        None => cause,
+    }
 }
 
 impl ComponentRule {
@@ -69,12 +129,58 @@ impl ComponentRule {
         path: &Path,
         config: impl FnOnce(&RuleInfo) -> String,
     ) -> Result<ComponentRule, HostError> {
+        let engine = runtime.engine().clone();
         let limits = runtime.limits();
+        let deadline_ticks = runtime.deadline_ticks();
+        let (mut store, bindings) =
+            Self::store_and_bindings(&engine, component, path, &limits, deadline_ticks)?;
+        let info = bindings
+            .trailguard_detector_rule()
+            .call_info(&mut store)
+            .map(from_wit)
+            .map_err(|e| HostError::Load {
+                path: path.to_owned(),
+                message: format!("its `info` failed: {}", describe(&e, &limits)),
+            })?;
+        let config = config(&info);
+        let detector = Self::create(
+            &mut store,
+            &bindings,
+            &info,
+            &config,
+            &limits,
+            deadline_ticks,
+        )?;
+        Ok(ComponentRule {
+            engine,
+            component: component.clone(),
+            path: path.to_owned(),
+            config,
+            limits,
+            deadline_ticks,
+            info,
+            live: Instance {
+                store,
+                bindings,
+                detector,
+            },
+            encoder: BatchEncoder::default(),
+        })
+    }
+
+    fn store_and_bindings(
+        engine: &Engine,
+        component: &Component,
+        path: &Path,
+        limits: &Limits,
+        deadline_ticks: Option<u64>,
+    ) -> Result<(Store<StoreData>, DetectorWorld), HostError> {
         let mut store = Store::new(
-            runtime.engine(),
+            engine,
             StoreData {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(limits.max_memory_bytes)
+                    .table_elements(limits.max_table_elements)
                     .instances(16)
                     .memories(4)
                     .tables(16)
@@ -83,54 +189,94 @@ impl ComponentRule {
             },
         );
         store.limiter(|data| &mut data.limits);
-        let deadline_ticks = runtime.deadline_ticks();
-        store.set_epoch_deadline(deadline_ticks);
-        let load_err = |e: wasmtime::Error| HostError::Load {
-            path: path.to_owned(),
-            message: format!("{e:#}"),
-        };
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
         // The linker is empty: a rule gets nothing from the host.
-        let linker = Linker::new(runtime.engine());
-        let bindings =
-            DetectorWorld::instantiate(&mut store, component, &linker).map_err(load_err)?;
-        let rule = bindings.trailguard_detector_rule();
-        let info = from_wit(rule.call_info(&mut store).map_err(load_err)?);
-        let config = config(&info);
-        store.set_epoch_deadline(deadline_ticks);
-        let detector = rule
+        let linker = Linker::new(engine);
+        let bindings = DetectorWorld::instantiate(&mut store, component, &linker).map_err(|e| {
+            HostError::Load {
+                path: path.to_owned(),
+                message: describe(&e, limits),
+            }
+        })?;
+        Ok((store, bindings))
+    }
+
+    fn create(
+        store: &mut Store<StoreData>,
+        bindings: &DetectorWorld,
+        info: &RuleInfo,
+        config: &str,
+        limits: &Limits,
+        deadline_ticks: Option<u64>,
+    ) -> Result<ResourceAny, HostError> {
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        bindings
+            .trailguard_detector_rule()
             .detector()
-            .call_create(&mut store, &config)
+            .call_create(store, config)
             .map_err(|e| HostError::Rule {
                 rule: info.id.clone(),
                 call: "create",
-                message: format!("{e:#}"),
+                message: describe(&e, limits),
             })?
             .map_err(|message| HostError::Config {
                 rule: info.id.clone(),
                 message,
-            })?;
-        Ok(ComponentRule {
-            store,
-            bindings,
-            detector,
-            info,
-            encoder: BatchEncoder::default(),
-            deadline_ticks,
-        })
+            })
     }
 
-    fn failed(&self, call: &'static str, e: &wasmtime::Error) -> HostError {
-        let message = match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => {
-                "interrupted: exceeded the CPU time limit per call".to_owned()
-            }
-            _ => format!("{e:#}"),
-        };
+    /// Arms the CPU deadline for the next call.
+    fn arm(&mut self) {
+        if let Some(ticks) = self.deadline_ticks {
+            self.live.store.set_epoch_deadline(ticks);
+        }
+    }
+
+    fn failed(&self, call: &'static str, message: String) -> HostError {
         HostError::Rule {
             rule: self.info.id.clone(),
             call,
             message,
         }
+    }
+
+    /// Lifts alerts, refusing more or larger than the limits allow.
+    fn checked(
+        &self,
+        call: &'static str,
+        alerts: Vec<wit::Alert>,
+    ) -> Result<Vec<Alert>, HostError> {
+        if alerts.len() > self.limits.max_alerts_per_call {
+            return Err(self.failed(
+                call,
+                format!(
+                    "returned {} alerts in one call, over the limit of {}",
+                    alerts.len(),
+                    self.limits.max_alerts_per_call
+                ),
+            ));
+        }
+        let bytes: usize = alerts.iter().map(|a| a.document.len()).sum();
+        if bytes > self.limits.max_alert_bytes_per_call {
+            return Err(self.failed(
+                call,
+                format!(
+                    "returned {bytes} bytes of alerts in one call, over the limit of {}",
+                    self.limits.max_alert_bytes_per_call
+                ),
+            ));
+        }
+        Ok(alerts
+            .into_iter()
+            .map(|a| Alert {
+                timestamp_ms: a.timestamp_ms,
+                document: a.document,
+            })
+            .collect())
     }
 }
 
@@ -140,61 +286,97 @@ impl Detector for ComponentRule {
     }
 
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
+        self.arm();
         let Some(batch) = self.encoder.encode(events) else {
-            return Err(HostError::Rule {
-                rule: self.info.id.clone(),
-                call: "process",
-                message: "batch text exceeds 4 GiB; use smaller batches".into(),
-            });
+            return Err(self.failed(
+                "process",
+                "batch text exceeds 4 GiB; use smaller batches".into(),
+            ));
         };
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let result = self
+        let live = &mut self.live;
+        let result = live
             .bindings
             .trailguard_detector_rule()
             .detector()
-            .call_process(&mut self.store, self.detector, batch);
-        result
-            .map(from_wit_alerts)
-            .map_err(|e| self.failed("process", &e))
+            .call_process(&mut live.store, live.detector, batch);
+        match result {
+            Ok(alerts) => self.checked("process", alerts),
+            Err(e) => Err(self.failed("process", describe(&e, &self.limits))),
+        }
     }
 
     fn advance(&mut self, watermark_ms: i64) -> Result<Vec<Alert>, HostError> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let result = self
+        self.arm();
+        let live = &mut self.live;
+        let result = live
             .bindings
             .trailguard_detector_rule()
             .detector()
-            .call_advance(&mut self.store, self.detector, watermark_ms);
-        result
-            .map(from_wit_alerts)
-            .map_err(|e| self.failed("advance", &e))
+            .call_advance(&mut live.store, live.detector, watermark_ms);
+        match result {
+            Ok(alerts) => self.checked("advance", alerts),
+            Err(e) => Err(self.failed("advance", describe(&e, &self.limits))),
+        }
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, HostError> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let result = self
+        self.arm();
+        let live = &mut self.live;
+        let result = live
             .bindings
             .trailguard_detector_rule()
             .detector()
-            .call_snapshot(&mut self.store, self.detector);
-        result.map_err(|e| self.failed("snapshot", &e))
+            .call_snapshot(&mut live.store, live.detector);
+        match result {
+            Ok(state) if state.len() > self.limits.max_snapshot_bytes => Err(self.failed(
+                "snapshot",
+                format!(
+                    "returned a snapshot of {} bytes, over the limit of {}",
+                    state.len(),
+                    self.limits.max_snapshot_bytes
+                ),
+            )),
+            Ok(state) => Ok(state),
+            Err(e) => Err(self.failed("snapshot", describe(&e, &self.limits))),
+        }
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), HostError> {
-        self.store.set_epoch_deadline(self.deadline_ticks);
-        let result = self
+        self.arm();
+        let live = &mut self.live;
+        let result = live
             .bindings
             .trailguard_detector_rule()
             .detector()
-            .call_restore(&mut self.store, self.detector, state);
+            .call_restore(&mut live.store, live.detector, state);
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(HostError::Rule {
-                rule: self.info.id.clone(),
-                call: "restore",
-                message,
-            }),
-            Err(e) => Err(self.failed("restore", &e)),
+            Ok(Err(message)) => Err(self.failed("restore", message)),
+            Err(e) => Err(self.failed("restore", describe(&e, &self.limits))),
         }
+    }
+
+    fn restart(&mut self) -> Result<(), HostError> {
+        let (mut store, bindings) = Self::store_and_bindings(
+            &self.engine,
+            &self.component,
+            &self.path,
+            &self.limits,
+            self.deadline_ticks,
+        )?;
+        let detector = Self::create(
+            &mut store,
+            &bindings,
+            &self.info,
+            &self.config,
+            &self.limits,
+            self.deadline_ticks,
+        )?;
+        self.live = Instance {
+            store,
+            bindings,
+            detector,
+        };
+        Ok(())
     }
 }

@@ -8,8 +8,9 @@
 //!   benchmarks and tests).
 //! - [`Pipeline`] feeds event batches to every detector, keeps the event-time
 //!   [`Watermark`], tells detectors when it advances, and turns what they
-//!   return into alert documents. A detector that fails is stopped and
-//!   reported; the others go on.
+//!   return into alert documents. It supervises each rule: one that fails is
+//!   restarted from its last checkpoint and the call retried once; one that
+//!   keeps failing is quarantined ([`RecoveryPolicy`]); the others go on.
 //!
 //! Architecture invariant: this crate knows nothing about CloudTrail's raw
 //! shapes or about any particular rule; it moves [`NormalizedEvent`]s in and
@@ -33,7 +34,7 @@ pub use component::ComponentRule;
 pub use encode::BatchEncoder;
 pub use inspect::ComponentReport;
 pub use native::NativeRule;
-pub use pipeline::{Pipeline, PipelineStats, RuleFailure};
+pub use pipeline::{Pipeline, PipelineStats, Recovery, RecoveryPolicy, RuleFailure};
 pub use runtime::{Limits, Runtime, RuntimeOptions};
 pub use trailguard_rule_sdk::{RuleInfo, Severity};
 
@@ -67,6 +68,10 @@ pub trait Detector {
 
     /// Replaces the rule's state.
     fn restore(&mut self, state: &[u8]) -> Result<(), HostError>;
+
+    /// Discards the rule's instance and state and starts afresh from its
+    /// configuration (after a failure; the caller restores a snapshot).
+    fn restart(&mut self) -> Result<(), HostError>;
 }
 
 /// Everything that can go wrong in the host. Messages name the rule or file

@@ -10,6 +10,7 @@ use crate::{Detector, HostError};
 pub struct NativeRule<R> {
     rule: R,
     info: RuleInfo,
+    config: String,
 }
 
 impl<R> std::fmt::Debug for NativeRule<R> {
@@ -28,7 +29,11 @@ impl<R: Rule> NativeRule<R> {
             rule: info.id.clone(),
             message,
         })?;
-        Ok(NativeRule { rule, info })
+        Ok(NativeRule {
+            rule,
+            info,
+            config: config.to_owned(),
+        })
     }
 }
 
@@ -48,6 +53,14 @@ impl<R: Rule> Detector for NativeRule<R> {
 
     fn snapshot(&mut self) -> Result<Vec<u8>, HostError> {
         Ok(self.rule.snapshot())
+    }
+
+    fn restart(&mut self) -> Result<(), HostError> {
+        self.rule = R::create(&self.config).map_err(|message| HostError::Config {
+            rule: self.info.id.clone(),
+            message,
+        })?;
+        Ok(())
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), HostError> {

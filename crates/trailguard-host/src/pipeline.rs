@@ -1,21 +1,60 @@
-//! Feeding every detector, in event time, and collecting alerts.
+//! Feeding every detector, in event time, and collecting alerts, with each
+//! rule supervised: a rule that fails is restarted from its last good
+//! checkpoint and the failing call is retried once; a rule that keeps
+//! failing is quarantined. Other rules never notice.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use trailguard_ingest::NormalizedEvent;
+use trailguard_rule_sdk::Alert;
 
 use crate::alert::document;
 use crate::{AlertDocument, Detector, HostError, Watermark};
 
-/// A rule that failed and was stopped.
+/// How the pipeline recovers a failing rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryPolicy {
+    /// Take a checkpoint (snapshot) of each rule after this many calls;
+    /// recovery replays the calls since. Default 32 (32 batches of events
+    /// are kept for replay, shared by all rules).
+    pub checkpoint_every: usize,
+    /// Restarts allowed per rule before it is quarantined. Default 3.
+    pub max_restarts: u32,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        RecoveryPolicy {
+            checkpoint_every: 32,
+            max_restarts: 3,
+        }
+    }
+}
+
+/// What the pipeline did about a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Restarted from the last checkpoint; the retried call succeeded.
+    Recovered,
+    /// Stopped: no more events go to the rule.
+    Quarantined,
+}
+
+/// A rule's failure and what was done about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleFailure {
     /// Rule id.
     pub rule: String,
-    /// Events fed to the pipeline before the failing call.
+    /// Events fed to the pipeline before the failing call (the batch
+    /// position).
     pub events_before: u64,
+    /// The contract function that failed.
+    pub call: &'static str,
     /// What happened.
     pub message: String,
+    /// What the pipeline did.
+    pub recovery: Recovery,
 }
 
 /// What the pipeline counted.
@@ -27,19 +66,100 @@ pub struct PipelineStats {
     pub late_events: u64,
     /// Alerts per rule id (every loaded rule has an entry).
     pub alerts: BTreeMap<String, u64>,
-    /// Rules stopped after a failure.
+    /// Every failure, in order.
     pub failures: Vec<RuleFailure>,
 }
 
+impl PipelineStats {
+    /// Ids of the rules that were quarantined.
+    pub fn quarantined(&self) -> Vec<&str> {
+        self.failures
+            .iter()
+            .filter(|f| f.recovery == Recovery::Quarantined)
+            .map(|f| f.rule.as_str())
+            .collect()
+    }
+}
+
+/// The part of an error worth repeating after the rule's id and call.
+fn reason(e: &HostError) -> String {
+    match e {
+        HostError::Rule { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One call into a rule, kept for replay until the next checkpoint.
+#[derive(Clone)]
+enum Op {
+    Process(Arc<Vec<NormalizedEvent>>),
+    Advance(i64),
+}
+
+impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Process(_) => "process",
+            Op::Advance(_) => "advance",
+        }
+    }
+}
+
+/// A supervised rule.
 struct Slot {
     detector: Box<dyn Detector>,
-    failed: bool,
+    /// Calls since the checkpoint.
+    log: Vec<Op>,
+    /// The last good snapshot; `None`: the rule's initial state.
+    checkpoint: Option<Vec<u8>>,
+    restarts: u32,
+    quarantined: bool,
+}
+
+impl Slot {
+    fn apply(&mut self, op: &Op) -> Result<Vec<AlertDocument>, HostError> {
+        let alerts: Vec<Alert> = match op {
+            Op::Process(events) => self.detector.process(events)?,
+            Op::Advance(w) => self.detector.advance(*w)?,
+        };
+        let info = self.detector.info();
+        alerts
+            .into_iter()
+            .map(|a| {
+                document(info, a).map_err(|message| HostError::Rule {
+                    rule: info.id.clone(),
+                    call: op.name(),
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// A fresh instance, the checkpoint, and the calls since, replayed
+    /// (their alerts were emitted the first time).
+    fn recover(&mut self) -> Result<(), HostError> {
+        self.detector.restart()?;
+        if let Some(state) = &self.checkpoint {
+            self.detector.restore(state)?;
+        }
+        for op in self.log.clone() {
+            self.apply(&op)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), HostError> {
+        self.checkpoint = Some(self.detector.snapshot()?);
+        self.log.clear();
+        Ok(())
+    }
 }
 
 /// Every loaded detector, the watermark, and the counters.
 pub struct Pipeline {
     slots: Vec<Slot>,
     watermark: Watermark,
+    policy: RecoveryPolicy,
     stats: PipelineStats,
 }
 
@@ -53,7 +173,7 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     /// A pipeline over `detectors` (fed in this order) with the given
-    /// allowed lateness of events.
+    /// allowed lateness of events and the default [`RecoveryPolicy`].
     pub fn new(detectors: Vec<Box<dyn Detector>>, allowed_lateness_ms: i64) -> Pipeline {
         let stats = PipelineStats {
             alerts: detectors.iter().map(|d| (d.info().id.clone(), 0)).collect(),
@@ -64,37 +184,45 @@ impl Pipeline {
                 .into_iter()
                 .map(|detector| Slot {
                     detector,
-                    failed: false,
+                    log: Vec::new(),
+                    checkpoint: None,
+                    restarts: 0,
+                    quarantined: false,
                 })
                 .collect(),
             watermark: Watermark::new(allowed_lateness_ms),
+            policy: RecoveryPolicy::default(),
             stats,
         }
+    }
+
+    /// Sets how failing rules are recovered.
+    pub fn with_policy(mut self, policy: RecoveryPolicy) -> Pipeline {
+        self.policy = policy;
+        self
     }
 
     /// Feeds one batch to every rule, then announces the watermark if it
     /// moved. Alerts come back in a deterministic order: by rule, then as
     /// the rule returned them.
-    pub fn push(&mut self, events: &[NormalizedEvent]) -> Vec<AlertDocument> {
-        for e in events {
+    pub fn push(&mut self, events: Vec<NormalizedEvent>) -> Vec<AlertDocument> {
+        for e in &events {
             if self.watermark.observe(e.timestamp_ms) {
                 self.stats.late_events += 1;
             }
         }
-        let mut out = Vec::new();
-        self.each(&mut out, |d| d.process(events));
-        self.stats.events += events.len() as u64;
+        let count = events.len() as u64;
+        let mut out = self.call_all(&Op::Process(Arc::new(events)));
+        self.stats.events += count;
         if let Some(w) = self.watermark.advance() {
-            self.each(&mut out, |d| d.advance(w));
+            out.extend(self.call_all(&Op::Advance(w)));
         }
         out
     }
 
     /// The input has ended: every remaining evaluation runs.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
-        let mut out = Vec::new();
-        self.each(&mut out, |d| d.advance(i64::MAX));
-        out
+        self.call_all(&Op::Advance(i64::MAX))
     }
 
     /// The counters so far.
@@ -107,43 +235,85 @@ impl Pipeline {
         self.watermark.newest_ms()
     }
 
-    fn each(
-        &mut self,
-        out: &mut Vec<AlertDocument>,
-        mut call: impl FnMut(&mut dyn Detector) -> Result<Vec<trailguard_rule_sdk::Alert>, HostError>,
-    ) {
-        for slot in self.slots.iter_mut().filter(|s| !s.failed) {
-            let result = call(slot.detector.as_mut()).and_then(|alerts| {
-                let info = slot.detector.info();
-                alerts
-                    .into_iter()
-                    .map(|a| {
-                        document(info, a).map_err(|message| HostError::Rule {
-                            rule: info.id.clone(),
-                            call: "process",
-                            message,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            match result {
-                Ok(docs) => {
-                    *self
-                        .stats
-                        .alerts
-                        .entry(slot.detector.info().id.clone())
-                        .or_default() += docs.len() as u64;
-                    out.extend(docs);
-                }
-                Err(e) => {
-                    slot.failed = true;
-                    self.stats.failures.push(RuleFailure {
-                        rule: slot.detector.info().id.clone(),
-                        events_before: self.stats.events,
-                        message: e.to_string(),
-                    });
-                }
+    fn call_all(&mut self, op: &Op) -> Vec<AlertDocument> {
+        let mut out = Vec::new();
+        for i in 0..self.slots.len() {
+            if let Some(docs) = self.call(i, op) {
+                *self
+                    .stats
+                    .alerts
+                    .entry(self.slots[i].detector.info().id.clone())
+                    .or_default() += docs.len() as u64;
+                out.extend(docs);
             }
         }
+        out
+    }
+
+    /// One supervised call: on failure, restart from the checkpoint, replay,
+    /// retry once; quarantine if that fails or restarts are used up.
+    fn call(&mut self, i: usize, op: &Op) -> Option<Vec<AlertDocument>> {
+        let policy = self.policy;
+        let slot = &mut self.slots[i];
+        if slot.quarantined {
+            return None;
+        }
+        let docs = match slot.apply(op) {
+            Ok(docs) => docs,
+            Err(first) => {
+                let (recovery, docs, message) = if slot.restarts < policy.max_restarts {
+                    slot.restarts += 1;
+                    match slot.recover().and_then(|()| slot.apply(op)) {
+                        Ok(docs) => (Recovery::Recovered, Some(docs), reason(&first)),
+                        Err(second) => (
+                            Recovery::Quarantined,
+                            None,
+                            format!(
+                                "{}; again after a restart from the last checkpoint: {}",
+                                reason(&first),
+                                reason(&second)
+                            ),
+                        ),
+                    }
+                } else {
+                    let message = format!(
+                        "{}; restarts used up ({})",
+                        reason(&first),
+                        policy.max_restarts
+                    );
+                    (Recovery::Quarantined, None, message)
+                };
+                self.stats.failures.push(RuleFailure {
+                    rule: slot.detector.info().id.clone(),
+                    events_before: self.stats.events,
+                    call: op.name(),
+                    message,
+                    recovery,
+                });
+                match docs {
+                    Some(docs) => docs,
+                    None => {
+                        slot.quarantined = true;
+                        return None;
+                    }
+                }
+            }
+        };
+        slot.log.push(op.clone());
+        if slot.log.len() >= policy.checkpoint_every
+            && let Err(e) = slot.checkpoint()
+        {
+            slot.quarantined = true;
+            let rule = slot.detector.info().id.clone();
+            self.stats.failures.push(RuleFailure {
+                rule,
+                events_before: self.stats.events,
+                call: "snapshot",
+                message: reason(&e),
+                recovery: Recovery::Quarantined,
+            });
+            // The call itself succeeded: its alerts stand.
+        }
+        Some(docs)
     }
 }

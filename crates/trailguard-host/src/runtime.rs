@@ -17,15 +17,34 @@ use crate::{CONTRACT_VERSION, ComponentRule, HostError, RuleInfo};
 /// How often the epoch advances; the granularity of CPU-time limits.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Resource limits applied to each rule instance.
+/// Resource limits applied to each rule. The defaults are sized for the
+/// shipped rules with a wide margin; see docs/security.md for the reasoning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock time one call into a rule may take before it is
-    /// interrupted. Default 10 s: a batch of 1,000 events takes milliseconds.
+    /// Time one call into a rule may take before it is interrupted (epoch
+    /// interruption; 10 ms granularity). Default 10 s: a batch of 1,024 events
+    /// takes well under 10 ms.
     pub call_timeout: Duration,
-    /// Maximum linear memory of a rule, in bytes. Default 512 MiB: rule A's
-    /// 7-day window for thousands of identities fits with room to spare.
+    /// Maximum linear memory of a rule instance. Default 512 MiB: rule A's
+    /// 7-day window for tens of thousands of identities fits.
     pub max_memory_bytes: usize,
+    /// Maximum elements of a rule's tables. Default 100,000.
+    pub max_table_elements: usize,
+    /// Maximum native stack used by WebAssembly code (bounds recursion).
+    /// Default 1 MiB.
+    pub max_wasm_stack: usize,
+    /// Maximum alerts one call may return. Default 10,000.
+    pub max_alerts_per_call: usize,
+    /// Maximum total size of the alert documents one call returns. Default 16 MiB.
+    pub max_alert_bytes_per_call: usize,
+    /// Maximum size of a snapshot. Default 256 MiB.
+    pub max_snapshot_bytes: usize,
+    /// Maximum size of a component file. Default 32 MiB (shipped rules are
+    /// under 400 KiB).
+    pub max_component_bytes: u64,
+    /// Maximum time compiling a component may take. Default 60 s (shipped
+    /// rules compile in well under a second).
+    pub max_compile_time: Duration,
 }
 
 impl Default for Limits {
@@ -33,17 +52,37 @@ impl Default for Limits {
         Limits {
             call_timeout: Duration::from_secs(10),
             max_memory_bytes: 512 << 20,
+            max_table_elements: 100_000,
+            max_wasm_stack: 1 << 20,
+            max_alerts_per_call: 10_000,
+            max_alert_bytes_per_call: 16 << 20,
+            max_snapshot_bytes: 256 << 20,
+            max_component_bytes: 32 << 20,
+            max_compile_time: Duration::from_secs(60),
         }
     }
 }
 
 /// How to build a [`Runtime`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuntimeOptions {
     /// Limits for every rule.
     pub limits: Limits,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// Interrupt calls that exceed `limits.call_timeout`. Only benchmarks
+    /// turn this off, to measure what the check costs.
+    pub epoch_interruption: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            limits: Limits::default(),
+            cache_dir: None,
+            epoch_interruption: true,
+        }
+    }
 }
 
 /// Advances the engine's epoch on a background thread until dropped.
@@ -85,7 +124,8 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, HostError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(options.epoch_interruption);
+        config.max_wasm_stack(options.limits.max_wasm_stack);
         let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -119,10 +159,13 @@ impl Runtime {
         &self.engine
     }
 
-    /// Epoch ticks that make up the call timeout (at least one).
-    pub(crate) fn deadline_ticks(&self) -> u64 {
+    /// Epoch ticks that make up the call timeout (at least one), or `None`
+    /// when calls are not interrupted.
+    pub(crate) fn deadline_ticks(&self) -> Option<u64> {
         let ticks = self.options.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+        self.options
+            .epoch_interruption
+            .then(|| u64::try_from(ticks).unwrap_or(u64::MAX).max(1))
     }
 
     /// Loads a rule component and creates its detector. `config` picks the
@@ -140,6 +183,22 @@ impl Runtime {
 
     /// Compiles a component, or loads its compiled form from the cache.
     pub(crate) fn compile(&self, path: &Path) -> Result<Component, HostError> {
+        let limits = self.options.limits;
+        let size = std::fs::metadata(path)
+            .map_err(|source| HostError::Read {
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        if size > limits.max_component_bytes {
+            return Err(HostError::Refused {
+                path: path.to_owned(),
+                reason: format!(
+                    "it is {size} bytes, over the limit of {} bytes for a component",
+                    limits.max_component_bytes
+                ),
+            });
+        }
         let bytes = std::fs::read(path).map_err(|source| HostError::Read {
             path: path.to_owned(),
             source,
@@ -155,12 +214,8 @@ impl Runtime {
                 reason: reason.into(),
             });
         }
-        let load_err = |e: wasmtime::Error| HostError::Load {
-            path: path.to_owned(),
-            message: format!("{e:#}"),
-        };
         let Some(dir) = &self.options.cache_dir else {
-            return Component::new(&self.engine, &bytes).map_err(load_err);
+            return self.compile_bounded(path, bytes);
         };
         let mut compat = DefaultHasher::new();
         self.engine
@@ -183,7 +238,7 @@ impl Runtime {
                 return Ok(component);
             }
         }
-        let component = Component::new(&self.engine, &bytes).map_err(load_err)?;
+        let component = self.compile_bounded(path, bytes)?;
         // The cache is an optimization: failing to write it is not an error.
         if let Ok(serialized) = component.serialize()
             && std::fs::create_dir_all(dir).is_ok()
@@ -194,6 +249,37 @@ impl Runtime {
             }
         }
         Ok(component)
+    }
+}
+
+impl Runtime {
+    /// Compiles on a helper thread and gives up after the compile-time limit
+    /// (the thread finishes in the background; its result is dropped).
+    fn compile_bounded(&self, path: &Path, bytes: Vec<u8>) -> Result<Component, HostError> {
+        let limit = self.options.limits.max_compile_time;
+        let engine = self.engine.clone();
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("trailguard-compile".into())
+            .spawn(move || {
+                // The receiver may have given up; then nobody wants the result.
+                let _ = send.send(Component::new(&engine, &bytes));
+            })
+            .map_err(|e| HostError::Engine(format!("cannot start a compile thread: {e}")))?;
+        match receive.recv_timeout(limit) {
+            Ok(Ok(component)) => Ok(component),
+            Ok(Err(e)) => Err(HostError::Load {
+                path: path.to_owned(),
+                message: format!("{e:#}"),
+            }),
+            Err(_) => Err(HostError::Refused {
+                path: path.to_owned(),
+                reason: format!(
+                    "compiling it took longer than the limit of {} s",
+                    limit.as_secs_f64()
+                ),
+            }),
+        }
     }
 }
 

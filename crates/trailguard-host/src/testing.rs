@@ -72,7 +72,7 @@ fn run(
     let mut pipeline = Pipeline::new(vec![detector], 15 * 60_000);
     let mut alerts = Vec::new();
     for chunk in events.chunks(batch.max(1)) {
-        alerts.extend(pipeline.push(chunk));
+        alerts.extend(pipeline.push(chunk.to_vec()));
     }
     alerts.extend(pipeline.finish());
     if let Some(failure) = pipeline.stats().failures.first() {

@@ -1,0 +1,140 @@
+//! A rule that misbehaves on purpose, for `tests/hostile.rs`. Its
+//! configuration picks the misbehaviour and when it starts:
+//! `{"mode": "endless-loop", "after_events": 500}`.
+//!
+//! Modes: `healthy`, `endless-loop`, `memory-bomb`, `recursion`,
+//! `trap-in-create`, `panic`, `flaky` (panics once, in an instance that was
+//! never restored: a transient fault), `huge-alerts`, `huge-snapshot`,
+//! `garbage-alert` (a document that is not JSON), `invalid-utf8` (a string
+//! that is not UTF-8, which the component ABI must refuse).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use trailguard_rule_sdk::{Alert, Event, Rule, RuleInfo, Severity, config, export_rule};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    mode: String,
+    after_events: u64,
+}
+
+/// Set in an instance once a snapshot was restored into it.
+static RESTORED: AtomicBool = AtomicBool::new(false);
+
+/// The misbehaving rule.
+pub struct Hostile {
+    config: Config,
+    seen: u64,
+}
+
+/// Recurses until the wasm stack runs out: on purpose.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    black_box(recurse(black_box(depth + 1))) + 1
+}
+
+impl Hostile {
+    fn misbehave(&self) -> Vec<Alert> {
+        match self.config.mode.as_str() {
+            "endless-loop" => loop {
+                black_box(self.seen);
+            },
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            "recursion" => {
+                black_box(recurse(0));
+                Vec::new()
+            }
+            "panic" => panic!("hostile rule panics after {} events", self.seen),
+            "flaky" if !RESTORED.load(Ordering::Relaxed) => panic!("transient fault"),
+            "huge-alerts" => (0..1_000_000)
+                .map(|i| Alert {
+                    timestamp_ms: i,
+                    document: "{}".into(),
+                })
+                .collect(),
+            "garbage-alert" => vec![Alert {
+                timestamp_ms: 0,
+                document: "{this is not json".into(),
+            }],
+            "invalid-utf8" => {
+                let bytes = vec![b'{', b'}', 0xff, 0xfe];
+                // SAFETY: deliberately not UTF-8: the host must refuse it
+                // when it lifts the string out of the component.
+                #[allow(unsafe_code)]
+                let document = unsafe { String::from_utf8_unchecked(bytes) };
+                vec![Alert {
+                    timestamp_ms: 0,
+                    document,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Rule for Hostile {
+    fn info() -> RuleInfo {
+        RuleInfo {
+            id: "test-hostile".into(),
+            name: "Hostile test rule".into(),
+            version: "0.0.1".into(),
+            severity: Severity::Low,
+            risk_score: 1,
+            mitre_techniques: Vec::new(),
+            description: "Misbehaves on purpose.".into(),
+            default_config: r#"{"mode":"healthy","after_events":0}"#.into(),
+        }
+    }
+
+    fn create(text: &str) -> Result<Self, String> {
+        let config: Config = config::parse(
+            text,
+            Config {
+                mode: "healthy".into(),
+                after_events: 0,
+            },
+        )?;
+        if config.mode == "trap-in-create" {
+            panic!("hostile rule traps in its constructor");
+        }
+        Ok(Hostile { config, seen: 0 })
+    }
+
+    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
+        self.seen += events.len() as u64;
+        if self.seen > self.config.after_events {
+            self.misbehave()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn advance(&mut self, _watermark_ms: i64) -> Vec<Alert> {
+        Vec::new()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        if self.config.mode == "huge-snapshot" && self.seen > self.config.after_events {
+            return vec![7u8; 4 << 20];
+        }
+        self.seen.to_le_bytes().to_vec()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let bytes: [u8; 8] = state.try_into().map_err(|_| "bad snapshot".to_owned())?;
+        self.seen = u64::from_le_bytes(bytes);
+        RESTORED.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+export_rule!(Hostile);
