@@ -73,6 +73,55 @@ pub enum RulesCommand {
         after_help = "Examples:\n  trailguard rules inspect target/modules/rule-unusual-asn.wasm\n  trailguard rules inspect --json vendor-rule.wasm"
     )]
     Inspect(InspectArgs),
+    /// Create a minisign key pair for signing rules.
+    #[command(
+        after_help = "Example:\n  trailguard rules keygen --secret-key acme.key --public-key acme.pub\n\nWith TRAILGUARD_KEY_PASSWORD set, the secret key is encrypted with it."
+    )]
+    Keygen(KeygenArgs),
+    /// Sign components: writes FILE.wasm.minisig beside each.
+    #[command(
+        after_help = "Example:\n  trailguard rules sign --secret-key acme.key target/modules/*.wasm"
+    )]
+    Sign(SignArgs),
+    /// Check components against a trust policy (pinned digests, publisher keys).
+    /// Exit status 1 if any is not trusted.
+    #[command(
+        after_help = "Example:\n  trailguard rules verify --trust trust.toml target/modules/*.wasm\n\nSee docs/security.md for the policy format."
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Where to write the secret key.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Where to write the public key.
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The minisign secret key.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Trusted comment stored in the signature (default: the file name).
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Components to sign.
+    #[arg(value_name = "FILE.wasm", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The trust policy (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub trust: PathBuf,
+    /// Components to check.
+    #[arg(value_name = "FILE.wasm", required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// Where rule components are; shared by `run` and `rules list`.
@@ -137,6 +186,13 @@ pub struct RunArgs {
     /// Compile rules every time instead of caching the compiled code.
     #[arg(long)]
     pub no_cache: bool,
+    /// Refuse any rule that the trust policy (--trust) does not accept:
+    /// unsigned, tampered, signed by an unknown key, or not pinned.
+    #[arg(long, requires = "trust")]
+    pub require_signed: bool,
+    /// Trust policy (TOML) listing publishers' public keys and pinned digests.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
     /// CloudTrail input: files, directories (read recursively in name
     /// order), or `-` for standard input.
     #[arg(value_name = "INPUT", required = true)]

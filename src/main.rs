@@ -7,6 +7,7 @@ mod new_rule;
 mod rules;
 mod run;
 mod settings;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
         cli::Command::Rules(cli::RulesCommand::Inspect(a)) => rules::inspect(a),
         cli::Command::NewRule(a) => new_rule::new_rule(a),
+        cli::Command::Rules(cli::RulesCommand::Keygen(a)) => signing::keygen(a),
+        cli::Command::Rules(cli::RulesCommand::Sign(a)) => signing::sign(a),
+        cli::Command::Rules(cli::RulesCommand::Verify(a)) => signing::verify(a),
     };
     match result {
         Ok(code) => code,

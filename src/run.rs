@@ -12,6 +12,8 @@ use trailguard_host::{
 };
 use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
 
+use trailguard_host::trust::TrustPolicy;
+
 use crate::cli::{RunArgs, open_asn_db};
 use crate::rules::{default_cache_dir, rule_files};
 use crate::settings::Settings;
@@ -53,7 +55,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // A rule whose constructor traps is a broken rule, not a broken run: it
     // is left out and reported; the others run.
     let mut failed_at_load = Vec::new();
+    let trust = match (&args.trust, args.require_signed) {
+        (Some(path), true) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
     for file in rule_files(&args.rules.rules)? {
+        if let Some(policy) = &trust {
+            policy.verify(&file).map_err(|reason| {
+                anyhow::anyhow!(
+                    "rule {} refused by --require-signed: {reason}",
+                    file.display()
+                )
+            })?;
+        }
         let rule = match runtime.load_rule(&file, |info| settings.rule_config(&info.id)) {
             Ok(rule) => rule,
             Err(HostError::Rule {

@@ -27,6 +27,7 @@ mod native;
 mod pipeline;
 mod runtime;
 pub mod testing;
+pub mod trust;
 
 pub use alert::AlertDocument;
 pub use clock::Watermark;

@@ -1,0 +1,189 @@
+//! Origin verification: keygen, sign, verify, and `run --require-signed`
+//! refusing unsigned, tampered and unknown-key modules.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{fixture_mmdb, modules_dir, stderr, trailguard};
+use trailguard_gen::{StolenCiCredentials, write_deliveries};
+
+fn keygen(dir: &Path, name: &str) -> String {
+    let out = trailguard(dir)
+        .args(["rules", "keygen", "--secret-key"])
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--public-key")
+        .arg(dir.join(format!("{name}.pub")))
+        .env_remove("TRAILGUARD_KEY_PASSWORD")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("key line")
+        .trim()
+        .to_owned()
+}
+
+fn sign(dir: &Path, key: &str, file: &Path) {
+    let out = trailguard(dir)
+        .args(["rules", "sign", "--secret-key"])
+        .arg(dir.join(format!("{key}.key")))
+        .arg(file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn copy_rule(dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(modules_dir().join("rule-sensitive-untrusted-asn.wasm"), &to).expect("copy");
+    to
+}
+
+fn run_signed(dir: &Path, rule: &Path, trust: &Path, input: &Path) -> std::process::Output {
+    trailguard(dir)
+        .arg("run")
+        .arg("--rules")
+        .arg(rule)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .arg("--require-signed")
+        .arg("--trust")
+        .arg(trust)
+        .arg(input)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn signed_modules_run_and_tampered_unsigned_or_unknown_ones_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = d.join("input");
+    std::fs::create_dir(&input).expect("mkdir");
+    write_deliveries(&input, &StolenCiCredentials::default().calls(), 100).expect("write");
+    let acme = keygen(d, "acme");
+    let _other = keygen(d, "other");
+    let trust = d.join("trust.toml");
+    std::fs::write(
+        &trust,
+        format!("[[publisher]]\nname = \"acme\"\npublic_key = \"{acme}\"\n"),
+    )
+    .expect("write");
+
+    // Signed by a trusted publisher: verified and run.
+    let good = copy_rule(d, "good.wasm");
+    sign(d, "acme", &good);
+    let verify = trailguard(d)
+        .args(["rules", "verify", "--trust"])
+        .arg(&trust)
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&verify.stdout)
+            .contains("trusted (signed by acme; file:good.wasm)")
+    );
+    let out = run_signed(d, &good, &trust, &input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(common::alerts(&out).len(), 1);
+
+    // Tampered after signing.
+    let tampered = copy_rule(d, "tampered.wasm");
+    sign(d, "acme", &tampered);
+    let mut bytes = std::fs::read(&tampered).expect("read");
+    bytes.extend_from_slice(&[0, 4, b'e', b'v', b'i', b'l', 0]);
+    std::fs::write(&tampered, bytes).expect("write");
+    let out = run_signed(d, &tampered, &trust, &input);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("tampered.wasm does not match its signature by `acme`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(common::alerts(&out).is_empty());
+
+    // Unsigned and not pinned.
+    let unsigned = copy_rule(d, "unsigned.wasm");
+    let out = run_signed(d, &unsigned, &trust, &input);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not signed (no"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Signed by a key the policy does not know.
+    let foreign = copy_rule(d, "foreign.wasm");
+    sign(d, "other", &foreign);
+    let out = run_signed(d, &foreign, &trust, &input);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("signed by a key that is not in the trust policy"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Pinning the digest trusts the unsigned file.
+    let verify = trailguard(d)
+        .args(["rules", "inspect", "--json"])
+        .arg(&unsigned)
+        .output()
+        .expect("runs");
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).expect("JSON");
+    let sha = report[0]["sha256"].as_str().expect("digest").to_owned();
+    std::fs::write(
+        &trust,
+        format!("[[publisher]]\nname = \"acme\"\npublic_key = \"{acme}\"\n\n[[pinned]]\nsha256 = \"{sha}\"\nnote = \"reviewed\"\n"),
+    )
+    .expect("write");
+    let out = run_signed(d, &unsigned, &trust, &input);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn an_encrypted_key_needs_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = trailguard(d)
+        .args([
+            "rules",
+            "keygen",
+            "--secret-key",
+            "k.key",
+            "--public-key",
+            "k.pub",
+        ])
+        .env("TRAILGUARD_KEY_PASSWORD", "correct horse")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = copy_rule(d, "r.wasm");
+    let without = trailguard(d)
+        .args(["rules", "sign", "--secret-key", "k.key"])
+        .arg(&file)
+        .env_remove("TRAILGUARD_KEY_PASSWORD")
+        .output()
+        .expect("runs");
+    assert_eq!(without.status.code(), Some(1));
+    assert!(
+        stderr(&without).contains("set TRAILGUARD_KEY_PASSWORD"),
+        "{}",
+        stderr(&without)
+    );
+    let with = trailguard(d)
+        .args(["rules", "sign", "--secret-key", "k.key"])
+        .arg(&file)
+        .env("TRAILGUARD_KEY_PASSWORD", "correct horse")
+        .output()
+        .expect("runs");
+    assert!(with.status.success(), "{}", stderr(&with));
+    assert!(d.join("r.wasm.minisig").is_file());
+}
