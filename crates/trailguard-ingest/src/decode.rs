@@ -11,6 +11,7 @@ use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use crate::normalize::RawRecord;
+use crate::scan::{records_array, scan_array};
 use crate::{IngestStats, NormalizedEvent, Normalizer, RejectReason, Rejection};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -135,12 +136,30 @@ impl Context<'_, '_> {
                         self.value(raw, &|| format!("record {i}"));
                     }
                 }
-                Err(e) => self.reject(
-                    format!("line {}", e.line()),
-                    RejectReason::InvalidJson(e.to_string()),
-                ),
+                Err(e) => {
+                    let mut lines = Lines {
+                        text,
+                        pos: 0,
+                        line: 1,
+                    };
+                    let end = match records_array(text, 0) {
+                        Some(array) => self.recover_document(text, &mut lines, array, &e),
+                        None => text.len(),
+                    };
+                    if text[end..].iter().any(|b| !b.is_ascii_whitespace()) {
+                        self.stream(text, end, &mut lines);
+                    }
+                }
             },
-            Some(_) => self.stream(text),
+            Some(_) => self.stream(
+                text,
+                0,
+                &mut Lines {
+                    text,
+                    pos: 0,
+                    line: 1,
+                },
+            ),
         }
     }
 
@@ -148,13 +167,8 @@ impl Context<'_, '_> {
     /// that does not parse is rejected, and reading resumes at the next line
     /// after the error that starts with `{` in its first column (where NDJSON
     /// records start; lines inside a pretty-printed document are indented).
-    fn stream(&mut self, text: &[u8]) {
-        let mut lines = Lines {
-            text,
-            pos: 0,
-            line: 1,
-        };
-        let mut at = 0;
+    fn stream(&mut self, text: &[u8], from: usize, lines: &mut Lines<'_>) {
+        let mut at = from;
         while at < text.len() {
             let base_line = lines.at(at);
             let mut values =
@@ -172,6 +186,15 @@ impl Context<'_, '_> {
                             .iter()
                             .position(|b| !b.is_ascii_whitespace())
                             .map_or(text.len(), |p| good_end + p);
+                        if let Some(array) = records_array(text, bad_start) {
+                            // A delivery object with a broken record (or a
+                            // missing comma): read its records one by one.
+                            resume = Some(
+                                self.recover_document(text, lines, array, &e)
+                                    .max(bad_start + 1),
+                            );
+                            break;
+                        }
                         let bad_line = lines.at(bad_start);
                         let error_line = base_line + e.line().max(1) - 1;
                         let next = next_record_line(
@@ -196,6 +219,55 @@ impl Context<'_, '_> {
                 None => break,
             }
         }
+    }
+
+    /// Reads the records of a document that does not parse as a whole, one
+    /// by one (`array` is just after its records' `[`); returns where the
+    /// document ends.
+    fn recover_document(
+        &mut self,
+        text: &[u8],
+        lines: &mut Lines<'_>,
+        array: usize,
+        error: &serde_json::Error,
+    ) -> usize {
+        let doc_line = lines.at(array);
+        self.stats.repair(format!(
+            "{}, line {doc_line}: the document is not valid JSON ({error}); its records were read one by one",
+            self.file
+        ));
+        let scan = scan_array(text, array);
+        let mut pieces: Vec<(std::ops::Range<usize>, Option<usize>)> = scan
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), Some(i)))
+            .chain(scan.garbage.iter().map(|r| (r.clone(), None)))
+            .collect();
+        pieces.sort_by_key(|(r, _)| r.start);
+        for (range, index) in pieces {
+            let line = lines.at(range.start);
+            let slice = &text[range.clone()];
+            match index {
+                Some(i) => match serde_json::from_slice::<&RawValue>(slice) {
+                    Ok(raw) => self.value(raw, &|| format!("record {i}, line {line}")),
+                    Err(e) => self.reject(
+                        format!("record {i}, line {line}"),
+                        RejectReason::InvalidJson(e.to_string()),
+                    ),
+                },
+                None => {
+                    let shown: String = String::from_utf8_lossy(slice).chars().take(40).collect();
+                    self.reject(
+                        format!("line {line}"),
+                        RejectReason::InvalidJson(format!(
+                            "unexpected text between records: `{shown}`"
+                        )),
+                    );
+                }
+            }
+        }
+        scan.end
     }
 
     fn value(&mut self, raw: &RawValue, position: &dyn Fn() -> String) {
@@ -233,11 +305,28 @@ impl Context<'_, '_> {
             }
             return;
         }
+        if record.maybe_ecs()
+            && let Ok(doc) = serde_json::from_str::<serde_json::Value>(raw.get())
+            && crate::ecs::is_ecs(&doc)
+        {
+            let result = self.normalizer.normalize_ecs(&doc);
+            self.accept(result, position);
+            return;
+        }
         self.record(record, position);
     }
 
     fn record(&mut self, record: RawRecord<'_>, position: &dyn Fn() -> String) {
-        match self.normalizer.normalize(record) {
+        let result = self.normalizer.normalize(record);
+        self.accept(result, position);
+    }
+
+    fn accept(
+        &mut self,
+        result: Result<(NormalizedEvent, Option<crate::NoAsnReason>), RejectReason>,
+        position: &dyn Fn() -> String,
+    ) {
+        match result {
             Ok((event, no_asn)) => {
                 self.stats.records_read += 1;
                 self.stats.accepted += 1;
@@ -327,16 +416,38 @@ mod tests {
     }
 
     #[test]
-    fn broken_pretty_printed_document_is_one_rejection() {
+    fn a_missing_comma_between_records_loses_nothing() {
         let text = format!("{{\"Records\": [\n  {A}\n  {B}\n]}}\n{A}\n");
         let (ids, stats) = decode(text.as_bytes());
         assert_eq!(
             ids,
-            ["a"],
-            "the NDJSON record after the broken document is read"
+            ["a", "b", "a"],
+            "both records of the broken document, then the next line"
         );
-        assert_eq!(stats.rejected_total(), 1, "{:?}", stats.rejections);
-        assert_eq!(stats.rejections[0].position, "lines 1-4");
+        assert_eq!(stats.rejected_total(), 0, "{:?}", stats.rejections);
+        assert_eq!(stats.repaired_documents, 1);
+        assert!(
+            stats.repairs[0].starts_with("f.json, line 1: the document is not valid JSON"),
+            "{:?}",
+            stats.repairs
+        );
+    }
+
+    #[test]
+    fn a_broken_record_in_a_delivery_costs_only_itself() {
+        let text = format!(
+            "{{\"Records\": [{A},\n{{\"eventTime\": 2026-04-22, \"eventID\": \"x\"}},\n{B}]}}"
+        );
+        let (ids, stats) = decode(text.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(stats.rejected_total(), 1);
+        assert_eq!(stats.rejections[0].position, "record 1, line 2");
+        let gz = gzip(text.as_bytes());
+        assert_eq!(decode(&gz).0, ["a", "b"], "the same inside gzip");
+        let array = format!("[{A},\n{{\"eventTime\": }},\n{B}]");
+        let (ids, stats) = decode(array.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(stats.rejections[0].position, "record 1, line 2");
     }
 
     #[test]

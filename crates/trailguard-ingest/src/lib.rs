@@ -10,7 +10,9 @@
 //! file and position, and decoding goes on with the next record.
 
 pub mod decode;
+mod ecs;
 pub mod normalize;
+mod scan;
 pub mod source;
 mod stats;
 

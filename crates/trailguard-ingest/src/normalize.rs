@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use trailguard_asn::AsnDb;
+use trailguard_asn::{AsInfo, AsnDb};
 use trailguard_rule_sdk::{Event, Outcome};
 
 use crate::{NoAsnReason, RejectReason};
@@ -52,12 +52,38 @@ pub(crate) struct RawRecord<'a> {
     response_elements: Option<&'a RawValue>,
     #[serde(rename = "additionalEventData", alias = "additionaleventdata", borrow)]
     additional_event_data: Option<&'a RawValue>,
+    /// Log forwarders (Datadog's) move `sourceIPAddress` and `userAgent`.
+    #[serde(borrow)]
+    network: Option<RawNetwork<'a>>,
+    #[serde(borrow)]
+    http: Option<RawHttp<'a>>,
     /// An S3 delivery object: the records are inside.
     #[serde(rename = "Records", borrow)]
     pub(crate) records: Option<Vec<&'a RawValue>>,
     /// An EventBridge / CloudTrail Lake envelope: the record is inside.
     #[serde(borrow)]
     pub(crate) detail: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawNetwork<'a> {
+    #[serde(borrow)]
+    client: Option<RawClient<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawClient<'a> {
+    #[serde(borrow)]
+    ip: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawHttp<'a> {
+    #[serde(borrow)]
+    useragent: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -119,6 +145,14 @@ fn nested<T: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> Option<T> {
     }
     let inner: String = serde_json::from_str(text).ok()?;
     serde_json::from_str(&inner).ok()
+}
+
+impl RawRecord<'_> {
+    /// A document with `@timestamp` but no CloudTrail `eventTime` or
+    /// `eventName`: possibly ECS (as Elastic stores CloudTrail).
+    pub(crate) fn maybe_ecs(&self) -> bool {
+        self.event_time.is_none() && self.event_name.is_none() && self.at_timestamp.is_some()
+    }
 }
 
 /// A normalized, enriched event that owns its strings. Field names follow
@@ -208,6 +242,28 @@ impl<'a> Normalizer<'a> {
         Normalizer { asn }
     }
 
+    /// `source.ip` and the source AS of an address, or why there is none.
+    pub(crate) fn enrich(
+        &self,
+        address: Option<&str>,
+    ) -> (Option<IpAddr>, Option<AsInfo>, Option<NoAsnReason>) {
+        let Some(address) = address else {
+            return (None, None, Some(NoAsnReason::NoAddress));
+        };
+        let Some(ip) = literal_ip(address) else {
+            return (None, None, Some(NoAsnReason::NotAnIp));
+        };
+        let Some(db) = self.asn else {
+            return (Some(ip), None, Some(NoAsnReason::NoDatabase));
+        };
+        match db.lookup(ip) {
+            Ok(Some(info)) => (Some(ip), Some(info), None),
+            // A record the database cannot decode is the database's fault,
+            // not the event's: the event stays, without AS.
+            Ok(None) | Err(_) => (Some(ip), None, Some(NoAsnReason::NotInDatabase)),
+        }
+    }
+
     /// Normalizes one record. On success also returns why the event has no
     /// source AS, if it has none.
     pub(crate) fn normalize(
@@ -257,19 +313,11 @@ impl<'a> Normalizer<'a> {
             None => Outcome::Success,
         };
 
-        let source_address = owned(raw.source_ip_address);
-        let ip = source_address.as_deref().and_then(literal_ip);
-        let (as_info, no_asn) = match (&source_address, ip, self.asn) {
-            (None, _, _) => (None, Some(NoAsnReason::NoAddress)),
-            (Some(_), None, _) => (None, Some(NoAsnReason::NotAnIp)),
-            (Some(_), Some(_), None) => (None, Some(NoAsnReason::NoDatabase)),
-            (Some(_), Some(ip), Some(db)) => match db.lookup(ip) {
-                Ok(Some(info)) => (Some(info), None),
-                // A record the database cannot decode is the database's
-                // fault, not the event's: the event stays, without AS.
-                Ok(None) | Err(_) => (None, Some(NoAsnReason::NotInDatabase)),
-            },
-        };
+        let source_address = owned(
+            raw.source_ip_address
+                .or_else(|| raw.network.and_then(|n| n.client).and_then(|c| c.ip)),
+        );
+        let (ip, as_info, no_asn) = self.enrich(source_address.as_deref());
 
         let event = NormalizedEvent {
             timestamp_ms,
@@ -285,7 +333,10 @@ impl<'a> Normalizer<'a> {
             source_ip: ip.map(|ip| ip.to_string()),
             source_as_number: as_info.as_ref().map(|a| a.number),
             source_as_organization: as_info.and_then(|a| a.organization),
-            user_agent: owned(raw.user_agent),
+            user_agent: owned(
+                raw.user_agent
+                    .or_else(|| raw.http.and_then(|h| h.useragent)),
+            ),
             error_code: owned(raw.error_code),
             user_changes_name: nested::<NewUserName>(raw.request_parameters).and_then(|p| p.value),
             outcome,

@@ -106,6 +106,11 @@ pub struct IngestStats {
     pub rejections: Vec<Rejection>,
     /// Accepted events without source AS, by [`NoAsnReason::kind`].
     pub without_asn: BTreeMap<&'static str, u64>,
+    /// Documents that were not valid JSON as a whole and whose records were
+    /// read one by one.
+    pub repaired_documents: u64,
+    /// Where and why, for the first [`IngestStats::KEEP_REJECTIONS`].
+    pub repairs: Vec<String>,
 }
 
 impl IngestStats {
@@ -118,6 +123,14 @@ impl IngestStats {
         *self.rejected.entry(rejection.reason.kind()).or_default() += 1;
         if self.rejections.len() < Self::KEEP_REJECTIONS {
             self.rejections.push(rejection);
+        }
+    }
+
+    /// Notes a document whose records were recovered one by one.
+    pub fn repair(&mut self, note: String) {
+        self.repaired_documents += 1;
+        if self.repairs.len() < Self::KEEP_REJECTIONS {
+            self.repairs.push(note);
         }
     }
 

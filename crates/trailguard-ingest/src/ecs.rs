@@ -1,0 +1,150 @@
+//! Documents already in ECS form (as Elastic stores CloudTrail): fields are
+//! taken as they are, nested (`{"source": {"ip": ...}}`), dotted
+//! (`{"source.ip": ...}`) or a mix; an existing `source.as.*` is kept rather
+//! than looked up again.
+
+use serde_json::Value;
+use trailguard_rule_sdk::Outcome;
+
+use crate::normalize::{NormalizedEvent, Normalizer, literal_ip, parse_event_time};
+use crate::{NoAsnReason, RejectReason};
+
+/// The value at an ECS path, whichever way the document spells it.
+pub(crate) fn get<'v>(doc: &'v Value, path: &str) -> Option<&'v Value> {
+    let object = doc.as_object()?;
+    if let Some(v) = object.get(path) {
+        return Some(v);
+    }
+    path.match_indices('.')
+        .find_map(|(i, _)| get(object.get(&path[..i])?, &path[i + 1..]))
+}
+
+fn text(doc: &Value, path: &str) -> Option<String> {
+    match get(doc, path)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a document is ECS: it has an `event.*` or `aws.cloudtrail.*` field.
+pub(crate) fn is_ecs(doc: &Value) -> bool {
+    [
+        "event.action",
+        "event.provider",
+        "event.id",
+        "aws.cloudtrail.user_identity.type",
+    ]
+    .iter()
+    .any(|p| get(doc, p).is_some())
+}
+
+impl Normalizer<'_> {
+    /// Normalizes an ECS document.
+    pub(crate) fn normalize_ecs(
+        &self,
+        doc: &Value,
+    ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
+        let time = text(doc, "@timestamp").ok_or(RejectReason::MissingEventTime)?;
+        let timestamp_ms = parse_event_time(&time).ok_or(RejectReason::BadEventTime(time))?;
+        let source_address = text(doc, "source.address").or_else(|| text(doc, "source.ip"));
+        let given_number = get(doc, "source.as.number")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok());
+        let (ip, looked_up, no_asn) = match given_number {
+            // Already enriched upstream: keep it.
+            Some(_) => (
+                text(doc, "source.ip").as_deref().and_then(literal_ip),
+                None,
+                None,
+            ),
+            None => self.enrich(text(doc, "source.ip").or(source_address.clone()).as_deref()),
+        };
+        let (number, organization) = match (given_number, looked_up) {
+            (Some(n), _) => (Some(n), text(doc, "source.as.organization.name")),
+            (None, Some(info)) => (Some(info.number), info.organization),
+            (None, None) => (None, None),
+        };
+        let outcome = match text(doc, "event.outcome")
+            .map(|o| o.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("success") => Outcome::Success,
+            Some("failure") => Outcome::Failure,
+            _ => Outcome::Unknown,
+        };
+        let event = NormalizedEvent {
+            timestamp_ms,
+            event_id: text(doc, "event.id"),
+            event_action: text(doc, "event.action"),
+            event_provider: text(doc, "event.provider"),
+            cloud_region: text(doc, "cloud.region"),
+            cloud_account_id: text(doc, "cloud.account.id"),
+            user_name: text(doc, "user.name"),
+            identity_type: text(doc, "aws.cloudtrail.user_identity.type"),
+            identity_arn: text(doc, "aws.cloudtrail.user_identity.arn"),
+            source_address,
+            source_ip: ip.map(|ip| ip.to_string()),
+            source_as_number: number,
+            source_as_organization: organization,
+            user_agent: text(doc, "user_agent.original"),
+            error_code: text(doc, "aws.cloudtrail.error_code"),
+            user_changes_name: text(doc, "user.changes.name"),
+            outcome,
+        };
+        Ok((event, no_asn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_dotted_and_mixed_paths() {
+        let doc: Value = serde_json::from_str(
+            r#"{"source": {"as.number": 7922, "ip": "73.1.2.3"}, "event.action": "ListBuckets", "aws": {"cloudtrail.user_identity": {"type": "IAMUser"}}}"#,
+        )
+        .expect("JSON");
+        assert_eq!(get(&doc, "source.as.number"), Some(&Value::from(7922)));
+        assert_eq!(text(&doc, "source.ip").as_deref(), Some("73.1.2.3"));
+        assert_eq!(text(&doc, "event.action").as_deref(), Some("ListBuckets"));
+        assert_eq!(
+            text(&doc, "aws.cloudtrail.user_identity.type").as_deref(),
+            Some("IAMUser")
+        );
+        assert_eq!(get(&doc, "source.as.organization.name"), None);
+        assert!(is_ecs(&doc));
+    }
+
+    #[test]
+    fn keeps_given_source_as_and_reads_ecs_fields() {
+        let doc: Value = serde_json::from_str(
+            r#"{"@timestamp": "2026-04-22T09:30:00.000Z", "event": {"action": "GetCallerIdentity", "outcome": "success", "id": "e1"},
+                "user": {"name": "ci-deploy"}, "cloud.account.id": "123456789012",
+                "aws.cloudtrail.user_identity.type": "AssumedRole",
+                "source": {"address": "73.162.41.17", "ip": "73.162.41.17", "as": {"number": 7922, "organization": {"name": "Comcast"}}}}"#,
+        )
+        .expect("JSON");
+        let (e, no_asn) = Normalizer::new(None).normalize_ecs(&doc).expect("ok");
+        assert_eq!(no_asn, None, "no look-up needed");
+        assert_eq!(e.source_as_number, Some(7922));
+        assert_eq!(e.source_as_organization.as_deref(), Some("Comcast"));
+        assert_eq!(e.user_name.as_deref(), Some("ci-deploy"));
+        assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.event_id.as_deref(), Some("e1"));
+        assert_eq!(e.timestamp_ms, 1_776_850_200_000);
+    }
+
+    #[test]
+    fn without_source_as_it_is_looked_up() {
+        let doc: Value = serde_json::from_str(
+            r#"{"@timestamp": "2026-04-22T09:30:00Z", "event.action": "ListBuckets", "source.ip": "075.050.255.67"}"#,
+        )
+        .expect("JSON");
+        let (e, no_asn) = Normalizer::new(None).normalize_ecs(&doc).expect("ok");
+        assert_eq!(no_asn, Some(NoAsnReason::NotAnIp));
+        assert_eq!(e.source_ip, None);
+        assert_eq!(e.outcome, Outcome::Unknown);
+    }
+}
