@@ -25,10 +25,11 @@ Examples:
   trailguard run --asn-db target/asn/asn.mmdb examples/data
   zcat delivery.json.gz | trailguard run --asn-db asn.mmdb -o alerts.ndjson -
 
-Exit status: 0 the run completed; 1 it could not run (bad arguments,
-unreadable rule, configuration or ASN database); 2 it completed but a rule
-failed and was stopped (see the summary). Rejected input records do not
-change the exit status; the summary lists them with file and position.")]
+Exit status: 0 the run completed and every record was read; 3 it completed
+but some records were rejected (the summary, --stats and --dead-letter say
+which, with file and position); 2 it completed but a rule kept failing and
+was quarantined; 1 it could not run (bad arguments, unreadable rule,
+configuration or ASN database), or --strict and a record was rejected.")]
     Run(RunArgs),
     /// Build or query the ASN database.
     #[command(subcommand)]
@@ -186,6 +187,20 @@ pub struct RunArgs {
     /// Compile rules every time instead of caching the compiled code.
     #[arg(long)]
     pub no_cache: bool,
+    /// Write each rejected record (or unreadable fragment) with its file,
+    /// position and reason to FILE, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Treat any rejected record as a failure (exit status 1).
+    #[arg(long)]
+    pub strict: bool,
+    /// Write the run's summary as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+    /// Drop an event whose eventID was seen within this many minutes of
+    /// event time (the same record delivered twice); 0 keeps duplicates.
+    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+    pub dedup_window: u32,
     /// Refuse any rule that the trust policy (--trust) does not accept:
     /// unsigned, tampered, signed by an unknown key, or not pinned.
     #[arg(long, requires = "trust")]

@@ -1,7 +1,7 @@
 //! `trailguard run`: source → decode → normalize → enrich → batch → rules
 //! → alerts, then the summary.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -10,7 +10,10 @@ use anyhow::{Context, Result, bail};
 use trailguard_host::{
     AlertDocument, Detector, HostError, Pipeline, PipelineStats, Recovery, Runtime, RuntimeOptions,
 };
-use trailguard_ingest::{IngestStats, NormalizedEvent, Normalizer, decode_bytes, expand_inputs};
+use trailguard_ingest::{
+    Deduplicator, IngestStats, NormalizedEvent, Normalizer, ReadOptions, Rejection, expand_inputs,
+    read_sources,
+};
 
 use trailguard_host::trust::TrustPolicy;
 
@@ -18,8 +21,11 @@ use crate::cli::{RunArgs, open_asn_db};
 use crate::rules::{default_cache_dir, rule_files};
 use crate::settings::Settings;
 
-/// Exit status: the run could not happen.
+/// Exit status: the run could not happen (or, with `--strict`, a record was
+/// rejected).
 pub const EXIT_ERROR: u8 = 1;
+/// Exit status: the run completed, but some input records were rejected.
+pub const EXIT_REJECTIONS: u8 = 3;
 /// Exit status: the run completed, but a rule kept failing and was
 /// quarantined (its alerts are incomplete).
 pub const EXIT_RULE_FAILED: u8 = 2;
@@ -106,51 +112,201 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut sink = Sink::open(args.output.as_deref())?;
     let mut pipeline =
         Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000).with_policy(policy);
-    let mut ingest = IngestStats::default();
     let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(batch_size);
-
-    for source in &sources {
-        let name = source.name();
-        let bytes = match source.read() {
-            Ok(b) => b,
-            Err(e) => {
-                ingest.reject(trailguard_ingest::Rejection {
-                    file: name,
-                    position: "whole input".into(),
-                    reason: trailguard_ingest::RejectReason::Unreadable(e.to_string()),
-                });
+    let mut dedup =
+        (args.dedup_window > 0).then(|| Deduplicator::new(i64::from(args.dedup_window) * 60_000));
+    let mut dead_letter = match &args.dead_letter {
+        Some(path) => Some(DeadLetter::create(path)?),
+        None => None,
+    };
+    let progress = Progress::new(sources.len() as u64);
+    let options = ReadOptions {
+        keep_fragments: dead_letter.is_some(),
+        ..ReadOptions::default()
+    };
+    let mut failed = None;
+    let mut duplicates = 0u64;
+    let mut ingest = read_sources(&sources, &normalizer, &options, &mut |events, stats| {
+        if let Some(dl) = &mut dead_letter
+            && let Err(e) = dl.write(stats.dead_letters.drain(..))
+        {
+            failed.get_or_insert(e);
+        }
+        for event in events {
+            if dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
+                duplicates += 1;
                 continue;
             }
-        };
-        let mut failed_write = None;
-        decode_bytes(&name, &bytes, &normalizer, &mut ingest, &mut |event| {
             batch.push(event);
             if batch.len() >= batch_size {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
                 if let Err(e) = sink.write(&pipeline.push(full)) {
-                    failed_write.get_or_insert(e);
+                    failed.get_or_insert(e);
                 }
             }
-        });
-        if let Some(e) = failed_write {
-            return Err(e);
         }
+        progress.update(stats, pipeline.stats().events);
+    });
+    progress.finish();
+    ingest.duplicates = duplicates;
+    if let Some(e) = failed {
+        return Err(e);
     }
     sink.write(&pipeline.push(batch))?;
     sink.write(&pipeline.finish())?;
     sink.finish()?;
+    if let Some(dl) = dead_letter {
+        dl.finish()?;
+    }
+    let elapsed = started.elapsed();
+    if let Some(path) = &args.stats {
+        write_stats(path, &ingest, pipeline.stats(), &failed_at_load, elapsed)?;
+    }
 
-    report(&ingest, pipeline.stats(), started.elapsed());
+    report(&ingest, pipeline.stats(), elapsed);
     for (rule, failure) in &failed_at_load {
         eprintln!("  rule {rule} QUARANTINED at load, it ran on no events: {failure}");
     }
-    Ok(
-        if pipeline.stats().quarantined().is_empty() && failed_at_load.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(EXIT_RULE_FAILED)
-        },
-    )
+    let rejected = ingest.rejected_total() > 0;
+    let rules_failed = !pipeline.stats().quarantined().is_empty() || !failed_at_load.is_empty();
+    Ok(ExitCode::from(if args.strict && rejected {
+        eprintln!(
+            "trailguard: --strict: {} record(s) rejected",
+            ingest.rejected_total()
+        );
+        EXIT_ERROR
+    } else if rules_failed {
+        EXIT_RULE_FAILED
+    } else if rejected {
+        EXIT_REJECTIONS
+    } else {
+        0
+    }))
+}
+
+/// `--dead-letter FILE`: one JSON line per rejected record, with its reason.
+struct DeadLetter {
+    out: BufWriter<std::fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl DeadLetter {
+    fn create(path: &Path) -> Result<DeadLetter> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create dead-letter file {}", path.display()))?;
+        Ok(DeadLetter {
+            out: BufWriter::new(file),
+            path: path.to_owned(),
+        })
+    }
+
+    fn write(&mut self, rejections: impl Iterator<Item = Rejection>) -> Result<()> {
+        for r in rejections {
+            let line = serde_json::json!({
+                "file": r.file,
+                "position": r.position,
+                "kind": r.reason.kind(),
+                "reason": r.reason.to_string(),
+                "record": r.fragment,
+            });
+            serde_json::to_writer(&mut self.out, &line)?;
+            self.out
+                .write_all(b"\n")
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+/// `--stats FILE`: the run's summary as JSON, for automation.
+fn write_stats(
+    path: &Path,
+    ingest: &IngestStats,
+    pipeline: &PipelineStats,
+    failed_at_load: &[(String, String)],
+    elapsed: Duration,
+) -> Result<()> {
+    let secs = elapsed.as_secs_f64();
+    let failures: Vec<serde_json::Value> = pipeline
+        .failures
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "rule": f.rule,
+                "call": f.call,
+                "events_before": f.events_before,
+                "message": f.message,
+                "recovery": match f.recovery { Recovery::Recovered => "recovered", Recovery::Quarantined => "quarantined" },
+            })
+        })
+        .chain(failed_at_load.iter().map(|(rule, message)| {
+            serde_json::json!({"rule": rule, "call": "create", "events_before": 0, "message": message, "recovery": "quarantined"})
+        }))
+        .collect();
+    let doc = serde_json::json!({
+        "inputs": ingest.files,
+        "records_read": ingest.records_read,
+        "accepted": ingest.accepted,
+        "rejected": ingest.rejected_total(),
+        "rejected_by_reason": ingest.rejected,
+        "duplicates": ingest.duplicates,
+        "repaired_documents": ingest.repaired_documents,
+        "without_asn": ingest.without_asn.values().sum::<u64>(),
+        "without_asn_by_reason": ingest.without_asn,
+        "events": pipeline.events,
+        "late_events": pipeline.late_events,
+        "alerts": pipeline.alerts,
+        "rule_failures": failures,
+        "elapsed_seconds": secs,
+        "events_per_second": if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 },
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
+        .with_context(|| format!("cannot write stats file {}", path.display()))
+}
+
+/// A progress bar on standard error when it is a terminal; nothing otherwise.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(inputs: u64) -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(inputs);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} inputs, {msg} (ETA {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Progress(Some(bar))
+    }
+
+    fn update(&self, stats: &IngestStats, events: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(stats.files);
+            let secs = bar.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!(
+                "{} records, {} rejected, {:.0} events/s",
+                stats.records_read,
+                stats.rejected_total(),
+                events as f64 / secs
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Where alerts go: one JSON document per line.
@@ -229,6 +385,19 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
             format!(" ({})", counts(&ingest.without_asn))
         }
     ));
+    line(format!(
+        "  duplicates dropped (same eventID): {}",
+        ingest.duplicates
+    ));
+    if ingest.repaired_documents > 0 {
+        line(format!(
+            "  documents repaired (not valid JSON as a whole; records read one by one): {}",
+            ingest.repaired_documents
+        ));
+        for note in ingest.repairs.iter().take(5) {
+            line(format!("    {note}"));
+        }
+    }
     line(format!(
         "  late events (after their hour was evaluated): {}",
         pipeline.late_events

@@ -139,7 +139,7 @@ fn a_malformed_file_loses_nothing_else() {
     .expect("write");
     let cache = tempfile::tempdir().expect("tempdir");
     let out = run(cache.path(), &[dir.path()], &[]);
-    assert!(out.status.success(), "rejections alone do not fail the run");
+    assert_eq!(out.status.code(), Some(3), "completed, with rejections");
     assert_eq!(alerts(&out).len(), 1);
     let summary = stderr(&out);
     assert!(
@@ -147,7 +147,7 @@ fn a_malformed_file_loses_nothing_else() {
         "{summary}"
     );
     assert!(
-        summary.contains("broken.json: 1\n    line 1: invalid JSON"),
+        summary.contains("broken.json: 1\n    record 0, line 1: invalid JSON"),
         "{summary}"
     );
 }

@@ -286,13 +286,22 @@ fn demo(root: &Path) -> Result<()> {
     );
     inputs.push(generated);
     let out = root.join("target/demo/alerts.ndjson");
-    run(Command::new(root.join("target/release/trailguard"))
+    let mut trailguard = Command::new(root.join("target/release/trailguard"));
+    trailguard
         .arg("run")
         .arg("--asn-db")
         .arg(&mmdb)
         .arg("-o")
         .arg(&out)
-        .args(&inputs))?;
+        .args(&inputs);
+    let status = trailguard
+        .status()
+        .with_context(|| format!("cannot run {trailguard:?}"))?;
+    // 3: completed, with rejected records (the public samples have some).
+    ensure!(
+        matches!(status.code(), Some(0 | 3)),
+        "{trailguard:?} failed with {status}"
+    );
     println!("\nalerts written to {}:", out.display());
     print!("{}", std::fs::read_to_string(&out)?);
     Ok(())

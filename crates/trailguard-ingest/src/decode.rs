@@ -31,6 +31,7 @@ pub fn decode_bytes(
         normalizer,
         stats,
         emit,
+        first_line: 1,
     };
     if bytes.starts_with(&GZIP_MAGIC) {
         let mut text = Vec::new();
@@ -39,6 +40,7 @@ pub fn decode_bytes(
             ctx.reject(
                 format!("byte {} of the decompressed stream", text.len()),
                 RejectReason::InvalidJson(format!("corrupt or truncated gzip stream ({e})")),
+                b"",
             );
         }
         ctx.decode_text(&text);
@@ -47,11 +49,51 @@ pub fn decode_bytes(
     }
 }
 
+/// Decodes `text`, a piece of an input that starts at line `first_line`
+/// (whole documents, or whole lines of NDJSON), already decompressed.
+pub(crate) fn decode_piece(
+    file: &str,
+    text: &[u8],
+    first_line: usize,
+    normalizer: &Normalizer<'_>,
+    stats: &mut IngestStats,
+    emit: &mut dyn FnMut(NormalizedEvent),
+) {
+    Context {
+        file,
+        normalizer,
+        stats,
+        emit,
+        first_line,
+    }
+    .decode_text(text);
+}
+
+/// Counts a rejection that is not a record of a piece: an unreadable input
+/// or a corrupt compressed stream.
+pub(crate) fn reject_input(
+    stats: &mut IngestStats,
+    file: &str,
+    position: String,
+    reason: RejectReason,
+) {
+    stats.reject(
+        Rejection {
+            file: file.to_owned(),
+            position,
+            reason,
+            fragment: None,
+        },
+        b"",
+    );
+}
+
 struct Context<'a, 'n> {
     file: &'a str,
     normalizer: &'a Normalizer<'n>,
     stats: &'a mut IngestStats,
     emit: &'a mut dyn FnMut(NormalizedEvent),
+    first_line: usize,
 }
 
 /// The first offset at or after `from` that starts a line beginning with `{`.
@@ -117,12 +159,16 @@ fn classify(e: &serde_json::Error) -> RejectReason {
 }
 
 impl Context<'_, '_> {
-    fn reject(&mut self, position: String, reason: RejectReason) {
-        self.stats.reject(Rejection {
-            file: self.file.to_owned(),
-            position,
-            reason,
-        });
+    fn reject(&mut self, position: String, reason: RejectReason, fragment: &[u8]) {
+        self.stats.reject(
+            Rejection {
+                file: self.file.to_owned(),
+                position,
+                reason,
+                fragment: None,
+            },
+            fragment,
+        );
     }
 
     fn decode_text(&mut self, text: &[u8]) {
@@ -140,7 +186,7 @@ impl Context<'_, '_> {
                     let mut lines = Lines {
                         text,
                         pos: 0,
-                        line: 1,
+                        line: self.first_line,
                     };
                     let end = match records_array(text, 0) {
                         Some(array) => self.recover_document(text, &mut lines, array, &e),
@@ -151,15 +197,18 @@ impl Context<'_, '_> {
                     }
                 }
             },
-            Some(_) => self.stream(
-                text,
-                0,
-                &mut Lines {
+            Some(_) => {
+                let first_line = self.first_line;
+                self.stream(
                     text,
-                    pos: 0,
-                    line: 1,
-                },
-            ),
+                    0,
+                    &mut Lines {
+                        text,
+                        pos: 0,
+                        line: first_line,
+                    },
+                )
+            }
         }
     }
 
@@ -202,13 +251,19 @@ impl Context<'_, '_> {
                             lines.start_of(error_line + 1).max(bad_start + 1),
                         );
                         // The rejection covers every line skipped to resync.
-                        let last_line = lines.at(next.saturating_sub(1).max(bad_start));
+                        // `next` starts a line, or is the end of the text.
+                        let at_line_start = next > 0 && text[next - 1] == b'\n';
+                        let last_line = lines.at(next) - usize::from(at_line_start);
                         let position = if last_line > bad_line {
                             format!("lines {bad_line}-{last_line}")
                         } else {
                             format!("line {bad_line}")
                         };
-                        self.reject(position, RejectReason::InvalidJson(e.to_string()));
+                        self.reject(
+                            position,
+                            RejectReason::InvalidJson(e.to_string()),
+                            &text[bad_start..next],
+                        );
                         resume = Some(next);
                         break;
                     }
@@ -254,6 +309,7 @@ impl Context<'_, '_> {
                     Err(e) => self.reject(
                         format!("record {i}, line {line}"),
                         RejectReason::InvalidJson(e.to_string()),
+                        slice,
                     ),
                 },
                 None => {
@@ -263,6 +319,7 @@ impl Context<'_, '_> {
                         RejectReason::InvalidJson(format!(
                             "unexpected text between records: `{shown}`"
                         )),
+                        slice,
                     );
                 }
             }
@@ -272,12 +329,12 @@ impl Context<'_, '_> {
 
     fn value(&mut self, raw: &RawValue, position: &dyn Fn() -> String) {
         if !raw.get().starts_with('{') {
-            self.reject(position(), RejectReason::NotAnObject);
+            self.reject(position(), RejectReason::NotAnObject, raw.get().as_bytes());
             return;
         }
         let record: RawRecord<'_> = match serde_json::from_str(raw.get()) {
             Ok(r) => r,
-            Err(e) => return self.reject(position(), classify(&e)),
+            Err(e) => return self.reject(position(), classify(&e), raw.get().as_bytes()),
         };
         if let Some(records) = &record.records {
             let outer = position();
@@ -290,18 +347,19 @@ impl Context<'_, '_> {
                         format!("record {i} of {outer}")
                     }
                 };
+                let bytes = inner.get().as_bytes();
                 match serde_json::from_str::<RawRecord<'_>>(inner.get()) {
-                    Ok(r) if inner.get().starts_with('{') => self.record(r, &at),
-                    Ok(_) => self.reject(at(), RejectReason::NotAnObject),
-                    Err(e) => self.reject(at(), classify(&e)),
+                    Ok(r) if bytes.starts_with(b"{") => self.record(r, bytes, &at),
+                    Ok(_) => self.reject(at(), RejectReason::NotAnObject, bytes),
+                    Err(e) => self.reject(at(), classify(&e), bytes),
                 }
             }
             return;
         }
         if let Some(detail) = record.detail {
             match serde_json::from_str::<RawRecord<'_>>(detail.get()) {
-                Ok(r) => self.record(r, position),
-                Err(e) => self.reject(position(), classify(&e)),
+                Ok(r) => self.record(r, raw.get().as_bytes(), position),
+                Err(e) => self.reject(position(), classify(&e), raw.get().as_bytes()),
             }
             return;
         }
@@ -310,20 +368,21 @@ impl Context<'_, '_> {
             && crate::ecs::is_ecs(&doc)
         {
             let result = self.normalizer.normalize_ecs(&doc);
-            self.accept(result, position);
+            self.accept(result, raw.get().as_bytes(), position);
             return;
         }
-        self.record(record, position);
+        self.record(record, raw.get().as_bytes(), position);
     }
 
-    fn record(&mut self, record: RawRecord<'_>, position: &dyn Fn() -> String) {
+    fn record(&mut self, record: RawRecord<'_>, raw: &[u8], position: &dyn Fn() -> String) {
         let result = self.normalizer.normalize(record);
-        self.accept(result, position);
+        self.accept(result, raw, position);
     }
 
     fn accept(
         &mut self,
         result: Result<(NormalizedEvent, Option<crate::NoAsnReason>), RejectReason>,
+        raw: &[u8],
         position: &dyn Fn() -> String,
     ) {
         match result {
@@ -335,7 +394,7 @@ impl Context<'_, '_> {
                 }
                 (self.emit)(event);
             }
-            Err(reason) => self.reject(position(), reason),
+            Err(reason) => self.reject(position(), reason, raw),
         }
     }
 }

@@ -10,13 +10,17 @@
 //! file and position, and decoding goes on with the next record.
 
 pub mod decode;
+mod dedup;
 mod ecs;
 pub mod normalize;
+pub mod read;
 mod scan;
 pub mod source;
 mod stats;
 
 pub use decode::decode_bytes;
+pub use dedup::Deduplicator;
 pub use normalize::{NormalizedEvent, Normalizer};
+pub use read::{ReadOptions, read_sources};
 pub use source::{Source, expand_inputs};
 pub use stats::{IngestStats, NoAsnReason, RejectReason, Rejection};

@@ -56,6 +56,14 @@ pub struct Rejection {
     pub position: String,
     /// Why.
     pub reason: RejectReason,
+    /// The rejected record or unreadable fragment (lossy UTF-8, at most
+    /// [`Rejection::MAX_FRAGMENT`] bytes), kept only for a dead-letter file.
+    pub fragment: Option<String>,
+}
+
+impl Rejection {
+    /// Longest fragment kept for a dead-letter file.
+    pub const MAX_FRAGMENT: usize = 1 << 20;
 }
 
 impl fmt::Display for Rejection {
@@ -106,6 +114,14 @@ pub struct IngestStats {
     pub rejections: Vec<Rejection>,
     /// Accepted events without source AS, by [`NoAsnReason::kind`].
     pub without_asn: BTreeMap<&'static str, u64>,
+    /// Events dropped because an event with the same `eventID` was seen
+    /// within the deduplication window.
+    pub duplicates: u64,
+    /// Keep each rejection's fragment in [`IngestStats::dead_letters`].
+    pub keep_fragments: bool,
+    /// Rejections with their fragments, for the caller to write out and
+    /// drain (only with `keep_fragments`).
+    pub dead_letters: Vec<Rejection>,
     /// Documents that were not valid JSON as a whole and whose records were
     /// read one by one.
     pub repaired_documents: u64,
@@ -117,13 +133,41 @@ impl IngestStats {
     /// How many rejections are kept for the report; all are counted.
     pub const KEEP_REJECTIONS: usize = 1000;
 
-    /// Counts a rejection.
-    pub fn reject(&mut self, rejection: Rejection) {
+    /// Counts a rejection of `fragment`.
+    pub fn reject(&mut self, mut rejection: Rejection, fragment: &[u8]) {
         self.records_read += 1;
         *self.rejected.entry(rejection.reason.kind()).or_default() += 1;
+        if self.keep_fragments {
+            let cut = &fragment[..fragment.len().min(Rejection::MAX_FRAGMENT)];
+            let mut kept = rejection.clone();
+            kept.fragment = Some(String::from_utf8_lossy(cut).into_owned());
+            self.dead_letters.push(kept);
+        }
+        rejection.fragment = None;
         if self.rejections.len() < Self::KEEP_REJECTIONS {
             self.rejections.push(rejection);
         }
+    }
+
+    /// Adds the counts of `other` (a later part of the input) to these.
+    pub fn merge(&mut self, other: IngestStats) {
+        self.files += other.files;
+        self.records_read += other.records_read;
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.repaired_documents += other.repaired_documents;
+        for (k, v) in other.rejected {
+            *self.rejected.entry(k).or_default() += v;
+        }
+        for (k, v) in other.without_asn {
+            *self.without_asn.entry(k).or_default() += v;
+        }
+        let room = Self::KEEP_REJECTIONS.saturating_sub(self.rejections.len());
+        self.rejections
+            .extend(other.rejections.into_iter().take(room));
+        let room = Self::KEEP_REJECTIONS.saturating_sub(self.repairs.len());
+        self.repairs.extend(other.repairs.into_iter().take(room));
+        self.dead_letters.extend(other.dead_letters);
     }
 
     /// Notes a document whose records were recovered one by one.
