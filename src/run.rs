@@ -264,10 +264,19 @@ fn write_stats(
         "alerts": pipeline.alerts,
         "rule_failures": failures,
         "elapsed_seconds": secs,
+        "peak_rss_bytes": peak_rss_bytes(),
         "events_per_second": if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 },
     });
     std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
         .with_context(|| format!("cannot write stats file {}", path.display()))
+}
+
+/// The process's peak resident set size (Linux: `VmHWM`), if known.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A progress bar on standard error when it is a terminal; nothing otherwise.

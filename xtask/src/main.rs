@@ -15,6 +15,9 @@
 //! and a generated stolen-credentials scenario.
 //!
 //! `cargo xtask test`: `build`, then formatting, clippy and every test.
+//!
+//! `cargo xtask memcheck`: peak memory of `trailguard run` on 1M and 4M
+//! generated events; it must not grow with the input.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,12 +32,14 @@ fn main() -> Result<()> {
         Some("asn") => asn(&root).map(|_| ()),
         Some("demo") => demo(&root),
         Some("test") => test(&root),
+        Some("memcheck") => memcheck(&root),
         _ => {
             eprintln!("usage: cargo xtask <build | asn | demo | test>");
             eprintln!("  build  release CLI + every rule component into target/modules/");
             eprintln!("  asn    target/asn/asn.mmdb from the ip-location-db ASN data");
             eprintln!("  demo   build + asn, then run trailguard on sample CloudTrail data");
             eprintln!("  test   build, then cargo fmt --check, clippy, and every test");
+            eprintln!("  memcheck  peak RSS of a run on 1M and 4M generated events");
             std::process::exit(2);
         }
     }
@@ -252,6 +257,81 @@ fn test(root: &Path) -> Result<()> {
     run(cargo()
         .current_dir(root)
         .args(["test", "--release", "--workspace"]))
+}
+
+/// Writes `events` generated records as NDJSON: stolen-credentials scenarios
+/// for 500 CI roles, one scenario per hour of event time.
+fn generate(path: &Path, events: usize) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut written = 0;
+    let mut i = 0i64;
+    while written < events {
+        let scenario = trailguard_gen::StolenCiCredentials {
+            role: format!("ci-{}", i % 500),
+            attack_ms: trailguard_gen::StolenCiCredentials::default().attack_ms
+                + i * trailguard_gen::HOUR_MS,
+            ..trailguard_gen::StolenCiCredentials::default()
+        };
+        for call in scenario.calls().iter().take(events - written) {
+            let mut record = call.to_json();
+            // Unique ids across scenarios.
+            record["eventID"] = format!("{}-{i}", call.event_id()).into();
+            serde_json::to_writer(&mut out, &record)?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+        i += 1;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn memcheck(root: &Path) -> Result<()> {
+    build(root)?;
+    let dir = root.join("target/memcheck");
+    std::fs::create_dir_all(&dir)?;
+    let mut peaks = Vec::new();
+    for events in [1_000_000usize, 4_000_000] {
+        let input = dir.join(format!("{events}.ndjson"));
+        if !input.is_file() {
+            println!("generating {events} events into {}", input.display());
+            generate(&input, events)?;
+        }
+        let stats = dir.join(format!("{events}.stats.json"));
+        let status = Command::new(root.join("target/release/trailguard"))
+            .arg("run")
+            .arg("--asn-db")
+            .arg(root.join("tests/data/asn/asn-fixture.mmdb"))
+            .arg("--stats")
+            .arg(&stats)
+            .arg("-o")
+            .arg(dir.join("alerts.ndjson"))
+            .arg(&input)
+            .status()?;
+        ensure!(
+            matches!(status.code(), Some(0 | 3)),
+            "trailguard failed with {status}"
+        );
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats)?)?;
+        let peak = s["peak_rss_bytes"]
+            .as_u64()
+            .context("no peak_rss_bytes in stats")?;
+        println!(
+            "{events} events: peak RSS {:.1} MiB, {:.0} events/s, {} bytes of input",
+            peak as f64 / 1048576.0,
+            s["events_per_second"].as_f64().unwrap_or_default(),
+            std::fs::metadata(&input)?.len()
+        );
+        peaks.push(peak);
+    }
+    let growth = peaks[1] as f64 / peaks[0] as f64;
+    println!("peak RSS 4M / 1M = {growth:.2}");
+    ensure!(
+        growth < 1.25,
+        "peak memory grows with the input ({growth:.2}x for 4x the events)"
+    );
+    Ok(())
 }
 
 fn demo(root: &Path) -> Result<()> {

@@ -510,6 +510,24 @@ mod tests {
     }
 
     #[test]
+    fn a_numeric_event_name_is_a_wrong_type() {
+        let text =
+            format!("{A}\n{{\"eventTime\":\"2026-04-22T09:00:00Z\",\"eventName\":42}}\n{B}\n");
+        let (ids, stats) = decode(text.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(stats.rejected.get("wrong-type"), Some(&1));
+        assert_eq!(stats.rejections[0].position, "line 2");
+        assert!(
+            stats.rejections[0]
+                .reason
+                .to_string()
+                .contains("invalid type: integer `42`"),
+            "{}",
+            stats.rejections[0]
+        );
+    }
+
+    #[test]
     fn wrong_type_is_named() {
         let text = format!(
             r#"{{"Records":[{A},{{"eventTime":"2026-04-22T09:00:00Z","userIdentity":"me"}},{B}]}}"#
