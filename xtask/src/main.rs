@@ -259,8 +259,8 @@ fn test(root: &Path) -> Result<()> {
         .args(["test", "--release", "--workspace"]))
 }
 
-/// Writes `events` generated records as NDJSON: stolen-credentials scenarios
-/// for 500 CI roles, one scenario per hour of event time.
+/// Writes `events` generated records as NDJSON, in time order:
+/// stolen-credentials scenarios for 500 CI roles, one after the other.
 fn generate(path: &Path, events: usize) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
@@ -269,8 +269,10 @@ fn generate(path: &Path, events: usize) -> Result<()> {
     while written < events {
         let scenario = trailguard_gen::StolenCiCredentials {
             role: format!("ci-{}", i % 500),
+            // Each scenario spans 3 days before its attack: the next one
+            // starts after it, so the file is in time order.
             attack_ms: trailguard_gen::StolenCiCredentials::default().attack_ms
-                + i * trailguard_gen::HOUR_MS,
+                + i * 73 * trailguard_gen::HOUR_MS,
             ..trailguard_gen::StolenCiCredentials::default()
         };
         for call in scenario.calls().iter().take(events - written) {
