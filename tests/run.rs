@@ -312,3 +312,26 @@ fn with_a_long_history_both_rules_alert() {
         "{summary}"
     );
 }
+
+#[test]
+fn ipv6_works_end_to_end() {
+    // The attacker on Comcast's IPv6 network (2601::/24 in the fixture).
+    let scenario = StolenCiCredentials {
+        attacker_ip: "2601:0:41:17::9".into(),
+        ..StolenCiCredentials::default()
+    };
+    let (alerts, _) = run_scenario(&scenario);
+    let a: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule.id"] == "aws-sensitive-untrusted-asn")
+        .collect();
+    assert_eq!(a.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        a[0]["trailguard.untrusted_events"][0]["source.ip"],
+        "2601:0:41:17::9"
+    );
+    assert_eq!(
+        a[0]["Esql.src_asn_values"],
+        serde_json::json!(["Amazon.com, Inc.", "Comcast Cable Communications, LLC"])
+    );
+}
