@@ -201,6 +201,24 @@ pub struct RunArgs {
     /// event time (the same record delivered twice); 0 keeps duplicates.
     #[arg(long, value_name = "MINUTES", default_value_t = 60)]
     pub dedup_window: u32,
+    /// Keep durable state here: checkpoints of every rule and of the input
+    /// position. Run again with the same directory (and inputs) to resume
+    /// after a crash or Ctrl-C; needs -o FILE.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Checkpoint after this many events.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub checkpoint_events: u64,
+    /// Checkpoint after this many seconds.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub checkpoint_seconds: u64,
+    /// Keep watching the input directories and process new files as they
+    /// appear, until interrupted (SIGINT/SIGTERM checkpoint and exit).
+    #[arg(long)]
+    pub follow: bool,
+    /// How often --follow looks for new files, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub poll_ms: u64,
     /// Refuse any rule that the trust policy (--trust) does not accept:
     /// unsigned, tampered, signed by an unknown key, or not pinned.
     #[arg(long, requires = "trust")]

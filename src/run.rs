@@ -4,15 +4,21 @@
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use trailguard_host::checkpoint::StateDir;
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
-    AlertDocument, Detector, HostError, Pipeline, PipelineStats, Recovery, Runtime, RuntimeOptions,
+    AlertDocument, Detector, HostError, Pipeline, PipelineState, PipelineStats, Recovery, Runtime,
+    RuntimeOptions,
 };
 use trailguard_ingest::{
-    Deduplicator, IngestStats, NormalizedEvent, Normalizer, ReadOptions, Rejection, expand_inputs,
-    read_sources,
+    Deduplicator, IngestStats, NormalizedEvent, Normalizer, ReadOptions, Rejection, Resume,
+    expand_inputs, read_sources,
 };
 
 use trailguard_host::trust::TrustPolicy;
@@ -108,53 +114,178 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     let asn = open_asn_db(args.asn_db.clone())?;
     let normalizer = Normalizer::new(Some(&asn));
-    let sources = expand_inputs(&args.inputs)?;
-    let mut sink = Sink::open(args.output.as_deref())?;
     let mut pipeline =
         Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000).with_policy(policy);
+
+    // Durable state: resume where the last checkpoint was.
+    let mut state_dir = match &args.state_dir {
+        Some(dir) => {
+            if args.output.is_none() {
+                bail!(
+                    "--state-dir needs -o FILE: alerts written after the last checkpoint are rewritten on restart"
+                );
+            }
+            Some(
+                StateDir::open(dir)
+                    .with_context(|| format!("cannot open state directory {}", dir.display()))?,
+            )
+        }
+        None => None,
+    };
+    let mut saved: Option<RunState> = None;
+    if let Some(dir) = &state_dir {
+        let (payload, warnings) = dir.load()?;
+        for w in warnings {
+            eprintln!("trailguard: warning: {w}");
+        }
+        if let Some(payload) = payload {
+            let state: RunState = postcard::from_bytes(&payload)
+                .context("the checkpoint is from another version of trailguard; remove the state directory to start over")?;
+            for w in pipeline.load_state(state.pipeline.clone())? {
+                eprintln!("trailguard: warning: {w}");
+            }
+            saved = Some(state);
+        }
+    }
+    if saved.as_ref().is_some_and(|s| s.finished) && !args.follow {
+        eprintln!(
+            "trailguard: the run in this state directory is complete; nothing to do (remove it to start over)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut resume = saved
+        .as_ref()
+        .map(|s| s.position.clone())
+        .unwrap_or_default();
+    let base_stats = saved.as_ref().map(|s| s.ingest.clone()).unwrap_or_default();
+    let mut dedup = match saved.as_mut().and_then(|s| s.dedup.take()) {
+        Some(d) => Some(d),
+        None => (args.dedup_window > 0)
+            .then(|| Deduplicator::new(i64::from(args.dedup_window) * 60_000)),
+    };
+    let mut sink = Sink::open(
+        args.output.as_deref(),
+        saved.as_ref().map(|s| s.output_bytes),
+    )?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let abort_after: Option<u64> = std::env::var(ABORT_HOOK).ok().and_then(|v| v.parse().ok());
     let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(batch_size);
-    let mut dedup =
-        (args.dedup_window > 0).then(|| Deduplicator::new(i64::from(args.dedup_window) * 60_000));
     let mut dead_letter = match &args.dead_letter {
         Some(path) => Some(DeadLetter::create(path)?),
         None => None,
     };
-    let progress = Progress::new(sources.len() as u64);
     let options = ReadOptions {
         keep_fragments: dead_letter.is_some(),
         ..ReadOptions::default()
     };
     let mut failed = None;
-    let mut duplicates = 0u64;
-    let mut ingest = read_sources(&sources, &normalizer, &options, &mut |events, stats| {
-        if let Some(dl) = &mut dead_letter
-            && let Err(e) = dl.write(stats.dead_letters.drain(..))
-        {
-            failed.get_or_insert(e);
-        }
-        for event in events {
-            if dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
-                duplicates += 1;
-                continue;
-            }
-            batch.push(event);
-            if batch.len() >= batch_size {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                if let Err(e) = sink.write(&pipeline.push(full)) {
+    let mut checkpointed_at = (pipeline.stats().events, Instant::now());
+    let mut ingest = base_stats;
+    loop {
+        let sources = expand_inputs(&args.inputs)?;
+        let progress = Progress::new(sources.len() as u64);
+        let skip = resume.clone();
+        ingest = read_sources(
+            &sources,
+            &normalizer,
+            &options,
+            &skip,
+            ingest,
+            &mut |piece, events, stats| {
+                if let Some(dl) = &mut dead_letter
+                    && let Err(e) = dl.write(stats.dead_letters.drain(..))
+                {
                     failed.get_or_insert(e);
                 }
-            }
+                for event in events {
+                    if dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
+                        stats.duplicates += 1;
+                        continue;
+                    }
+                    batch.push(event);
+                    if batch.len() >= batch_size {
+                        push(
+                            &mut pipeline,
+                            &mut batch,
+                            &mut sink,
+                            &mut failed,
+                            abort_after,
+                        );
+                    }
+                }
+                // Batches end at piece boundaries too, so a resumed run cuts
+                // them exactly as an uninterrupted one.
+                if !batch.is_empty() {
+                    push(
+                        &mut pipeline,
+                        &mut batch,
+                        &mut sink,
+                        &mut failed,
+                        abort_after,
+                    );
+                }
+                if piece.last {
+                    resume.done.insert(piece.file);
+                    resume.current = None;
+                } else {
+                    resume.current = Some((piece.file, piece.index + 1));
+                }
+                progress.update(stats, pipeline.stats().events);
+                let stopping = stop.load(Ordering::Relaxed);
+                let due = pipeline.stats().events - checkpointed_at.0 >= args.checkpoint_events
+                    || checkpointed_at.1.elapsed().as_secs() >= args.checkpoint_seconds;
+                if let Some(dir) = &mut state_dir
+                    && (due || stopping)
+                    && failed.is_none()
+                {
+                    let state =
+                        RunState::capture(&mut pipeline, &resume, &mut sink, stats, &dedup, false);
+                    if let Err(e) = state.and_then(|s| save(dir, &s)) {
+                        failed.get_or_insert(e);
+                    }
+                    checkpointed_at = (pipeline.stats().events, Instant::now());
+                }
+                !stopping && failed.is_none()
+            },
+        );
+        progress.finish();
+        if failed.is_some() || stop.load(Ordering::Relaxed) || !args.follow {
+            break;
         }
-        progress.update(stats, pipeline.stats().events);
-    });
-    progress.finish();
-    ingest.duplicates = duplicates;
+        std::thread::sleep(Duration::from_millis(args.poll_ms));
+    }
     if let Some(e) = failed {
         return Err(e);
     }
-    sink.write(&pipeline.push(batch))?;
+    if stop.load(Ordering::Relaxed) {
+        // At a piece boundary: everything so far goes into the checkpoint.
+        if let Some(dir) = &mut state_dir {
+            let state =
+                RunState::capture(&mut pipeline, &resume, &mut sink, &ingest, &dedup, false)?;
+            save(dir, &state)?;
+        }
+        sink.flush()?;
+        eprintln!(
+            "trailguard: interrupted after {} events{}",
+            pipeline.stats().events,
+            if state_dir.is_some() {
+                "; checkpoint written: run again with the same --state-dir to resume"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     sink.write(&pipeline.finish())?;
-    sink.finish()?;
+    if let Some(dir) = &mut state_dir {
+        let state = RunState::capture(&mut pipeline, &resume, &mut sink, &ingest, &dedup, true)?;
+        save(dir, &state)?;
+    }
+    sink.flush()?;
     if let Some(dl) = dead_letter {
         dl.finish()?;
     }
@@ -182,6 +313,67 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// Environment variable for tests: abort (as a SIGKILL would) once this many
+/// events have reached the rules.
+const ABORT_HOOK: &str = "TRAILGUARD_TEST_ABORT_AFTER_EVENTS";
+
+/// Pushes the batch to the pipeline and writes the alerts.
+fn push(
+    pipeline: &mut Pipeline,
+    batch: &mut Vec<NormalizedEvent>,
+    sink: &mut Sink,
+    failed: &mut Option<anyhow::Error>,
+    abort_after: Option<u64>,
+) {
+    let full = std::mem::take(batch);
+    if let Err(e) = sink.write(&pipeline.push(full)) {
+        failed.get_or_insert(e);
+    }
+    if abort_after.is_some_and(|n| pipeline.stats().events >= n) {
+        std::process::abort();
+    }
+}
+
+/// Everything a run needs to resume: where the input was, how much output
+/// was written, each rule's state, the counters and the deduplication set.
+#[derive(Serialize, Deserialize)]
+struct RunState {
+    position: Resume,
+    output_bytes: u64,
+    finished: bool,
+    pipeline: PipelineState,
+    ingest: IngestStats,
+    dedup: Option<Deduplicator>,
+}
+
+impl RunState {
+    fn capture(
+        pipeline: &mut Pipeline,
+        position: &Resume,
+        sink: &mut Sink,
+        ingest: &IngestStats,
+        dedup: &Option<Deduplicator>,
+        finished: bool,
+    ) -> Result<RunState> {
+        // Everything emitted so far is durable before the checkpoint says so.
+        let output_bytes = sink.flush()?;
+        Ok(RunState {
+            position: position.clone(),
+            output_bytes,
+            finished,
+            pipeline: pipeline.save_state(),
+            ingest: ingest.clone(),
+            dedup: dedup.clone(),
+        })
+    }
+}
+
+fn save(dir: &mut StateDir, state: &RunState) -> Result<()> {
+    let payload = postcard::to_allocvec(state)?;
+    dir.save(&payload).context("cannot write a checkpoint")?;
+    Ok(())
 }
 
 /// `--dead-letter FILE`: one JSON line per rejected record, with its reason.
@@ -322,44 +514,78 @@ impl Progress {
 struct Sink {
     out: BufWriter<Box<dyn Write>>,
     name: String,
+    /// Bytes written so far (for checkpoints).
+    written: u64,
+    file: Option<std::fs::File>,
 }
 
 impl Sink {
-    fn open(path: Option<&Path>) -> Result<Sink> {
-        let (out, name): (Box<dyn Write>, String) = match path {
-            Some(p) => (
-                Box::new(
-                    std::fs::File::create(p)
-                        .with_context(|| format!("cannot create {}", p.display()))?,
-                ),
-                p.display().to_string(),
-            ),
-            None => (Box::new(std::io::stdout().lock()), "standard output".into()),
+    /// Standard output, or a file: created afresh, or (resuming) cut back to
+    /// `resume_at` bytes, dropping alerts written after the checkpoint.
+    fn open(path: Option<&Path>, resume_at: Option<u64>) -> Result<Sink> {
+        let Some(p) = path else {
+            return Ok(Sink {
+                out: BufWriter::new(Box::new(std::io::stdout().lock())),
+                name: "standard output".into(),
+                written: 0,
+                file: None,
+            });
         };
+        let file = match resume_at {
+            None => std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?,
+            Some(len) => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .with_context(|| format!("cannot reopen {} to resume", p.display()))?;
+                let have = file.metadata()?.len();
+                if have < len {
+                    bail!(
+                        "{} has {have} bytes but the checkpoint wrote {len}: it was changed; remove the state directory to start over",
+                        p.display()
+                    );
+                }
+                file.set_len(len)?;
+                file
+            }
+        };
+        let mut append = file.try_clone()?;
+        std::io::Seek::seek(&mut append, std::io::SeekFrom::End(0))?;
         Ok(Sink {
-            out: BufWriter::new(out),
-            name,
+            out: BufWriter::new(Box::new(append)),
+            name: p.display().to_string(),
+            written: resume_at.unwrap_or(0),
+            file: Some(file),
         })
     }
 
     fn write(&mut self, alerts: &[AlertDocument]) -> Result<()> {
         for alert in alerts {
-            serde_json::to_writer(&mut self.out, alert)?;
+            let line = serde_json::to_vec(alert)?;
             self.out
-                .write_all(b"\n")
+                .write_all(&line)
+                .and_then(|()| self.out.write_all(b"\n"))
                 .with_context(|| format!("cannot write alerts to {}", self.name))?;
+            self.written += line.len() as u64 + 1;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<()> {
+    /// Flushes to the file (and syncs it); returns the bytes written.
+    fn flush(&mut self) -> Result<u64> {
         self.out
             .flush()
-            .with_context(|| format!("cannot write alerts to {}", self.name))
+            .with_context(|| format!("cannot write alerts to {}", self.name))?;
+        if let Some(file) = &self.file {
+            file.sync_data()
+                .with_context(|| format!("cannot sync {}", self.name))?;
+        }
+        Ok(self.written)
     }
 }
 
-fn counts(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
+fn counts(map: &trailguard_ingest::Counts) -> String {
     map.iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()

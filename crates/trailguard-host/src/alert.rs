@@ -2,6 +2,7 @@
 //! fields plus its metadata under ECS / Elastic names.
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use trailguard_rule_sdk::{Alert, RuleInfo, format_timestamp_ms};
 
 /// One alert as written to the output: a flat JSON object with dotted ECS
@@ -25,6 +26,16 @@ pub(crate) fn document(info: &RuleInfo, alert: Alert) -> Result<AlertDocument, S
         "@timestamp".into(),
         format_timestamp_ms(alert.timestamp_ms).into(),
     );
+    // Deterministic: the same rule, time and content give the same id, so
+    // an alert emitted again after a restart is recognisable as the same.
+    let mut hash = Sha256::new();
+    hash.update(info.id.as_bytes());
+    hash.update(b"\n");
+    hash.update(alert.timestamp_ms.to_string().as_bytes());
+    hash.update(b"\n");
+    hash.update(alert.document.as_bytes());
+    let digest = format!("{:x}", hash.finalize());
+    doc.insert("trailguard.alert.id".into(), digest[..32].to_owned().into());
     doc.insert("rule.id".into(), info.id.clone().into());
     doc.insert("rule.name".into(), info.name.clone().into());
     doc.insert("rule.version".into(), info.version.clone().into());

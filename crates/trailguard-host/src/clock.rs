@@ -8,8 +8,8 @@
 //! still given to the rules (it counts for later windows) but evaluations
 //! that already ran are not repeated, and it is counted.
 
-/// The event-time watermark.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The event-time watermark. Serializes, for checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Watermark {
     allowed_lateness_ms: i64,
     newest_ms: Option<i64>,

@@ -19,6 +19,7 @@
 //! [`NormalizedEvent`]: trailguard_ingest::NormalizedEvent
 
 mod alert;
+pub mod checkpoint;
 mod clock;
 mod component;
 mod encode;
@@ -35,7 +36,9 @@ pub use component::ComponentRule;
 pub use encode::BatchEncoder;
 pub use inspect::ComponentReport;
 pub use native::NativeRule;
-pub use pipeline::{Pipeline, PipelineStats, Recovery, RecoveryPolicy, RuleFailure};
+pub use pipeline::{
+    Pipeline, PipelineState, PipelineStats, Recovery, RecoveryPolicy, RuleFailure, SavedRule,
+};
 pub use runtime::{Limits, Runtime, RuntimeOptions};
 pub use trailguard_rule_sdk::{RuleInfo, Severity};
 

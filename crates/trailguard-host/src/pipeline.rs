@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::Alert;
 
@@ -55,6 +57,33 @@ pub struct RuleFailure {
     pub message: String,
     /// What the pipeline did.
     pub recovery: Recovery,
+}
+
+/// One rule's part of a [`PipelineState`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedRule {
+    /// Rule id.
+    pub id: String,
+    /// The rule's version when saved.
+    pub version: String,
+    /// Its snapshot; `None` if it was quarantined.
+    pub snapshot: Option<Vec<u8>>,
+}
+
+/// What a pipeline needs to resume exactly where it was: every rule's
+/// snapshot, the watermark and the counters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// The event-time watermark.
+    pub watermark: Watermark,
+    /// Each rule, in pipeline order.
+    pub rules: Vec<SavedRule>,
+    /// Events fed so far.
+    pub events: u64,
+    /// Late events so far.
+    pub late_events: u64,
+    /// Alerts per rule so far.
+    pub alerts: BTreeMap<String, u64>,
 }
 
 /// What the pipeline counted.
@@ -233,6 +262,99 @@ impl Pipeline {
     /// The newest event time seen.
     pub fn newest_event_ms(&self) -> Option<i64> {
         self.watermark.newest_ms()
+    }
+
+    /// Snapshots every rule. A rule whose snapshot fails is quarantined
+    /// (and reported) and saved as such.
+    pub fn save_state(&mut self) -> PipelineState {
+        let mut rules = Vec::new();
+        for slot in &mut self.slots {
+            let info = slot.detector.info().clone();
+            let snapshot = if slot.quarantined {
+                None
+            } else {
+                match slot.detector.snapshot() {
+                    Ok(bytes) => Some(bytes),
+                    Err(e) => {
+                        slot.quarantined = true;
+                        self.stats.failures.push(RuleFailure {
+                            rule: info.id.clone(),
+                            events_before: self.stats.events,
+                            call: "snapshot",
+                            message: reason(&e),
+                            recovery: Recovery::Quarantined,
+                        });
+                        None
+                    }
+                }
+            };
+            rules.push(SavedRule {
+                id: info.id,
+                version: info.version,
+                snapshot,
+            });
+        }
+        PipelineState {
+            watermark: self.watermark.clone(),
+            rules,
+            events: self.stats.events,
+            late_events: self.stats.late_events,
+            alerts: self.stats.alerts.clone(),
+        }
+    }
+
+    /// Restores a saved state: each rule by id (a rule the state does not
+    /// know starts fresh; one saved as quarantined stays so). Returns
+    /// warnings; a rule that refuses its snapshot is an error naming it.
+    pub fn load_state(&mut self, state: PipelineState) -> Result<Vec<String>, HostError> {
+        let mut warnings = Vec::new();
+        for slot in &mut self.slots {
+            let id = slot.detector.info().id.clone();
+            match state.rules.iter().find(|r| r.id == id) {
+                None => warnings.push(format!(
+                    "rule {id} is new since the checkpoint: it starts with no history"
+                )),
+                Some(SavedRule { snapshot: None, .. }) => {
+                    slot.quarantined = true;
+                    warnings.push(format!(
+                        "rule {id} was quarantined before the checkpoint and stays so"
+                    ));
+                }
+                Some(SavedRule {
+                    snapshot: Some(bytes),
+                    version,
+                    ..
+                }) => {
+                    slot.detector.restore(bytes).map_err(|e| HostError::Rule {
+                        rule: id.clone(),
+                        call: "restore",
+                        message: format!(
+                            "cannot resume from the checkpoint (saved by version {version}): {}",
+                            reason(&e)
+                        ),
+                    })?;
+                    slot.checkpoint = Some(bytes.clone());
+                    slot.log.clear();
+                }
+            }
+        }
+        for saved in &state.rules {
+            if !self.slots.iter().any(|s| s.detector.info().id == saved.id) {
+                warnings.push(format!(
+                    "rule {} is in the checkpoint but not loaded: its state is dropped",
+                    saved.id
+                ));
+            }
+        }
+        self.watermark = state.watermark;
+        self.stats.events = state.events;
+        self.stats.late_events = state.late_events;
+        for (rule, n) in state.alerts {
+            if let Some(count) = self.stats.alerts.get_mut(&rule) {
+                *count = n;
+            }
+        }
+        Ok(warnings)
     }
 
     fn call_all(&mut self, op: &Op) -> Vec<AlertDocument> {

@@ -390,7 +390,11 @@ impl Context<'_, '_> {
                 self.stats.records_read += 1;
                 self.stats.accepted += 1;
                 if let Some(reason) = no_asn {
-                    *self.stats.without_asn.entry(reason.kind()).or_default() += 1;
+                    *self
+                        .stats
+                        .without_asn
+                        .entry(std::borrow::Cow::Borrowed(reason.kind()))
+                        .or_default() += 1;
                 }
                 (self.emit)(event);
             }

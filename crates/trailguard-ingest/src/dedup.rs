@@ -10,8 +10,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::NormalizedEvent;
 
-/// Remembers recent event ids.
-#[derive(Debug)]
+/// Remembers recent event ids. Serializes, for checkpoints.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Deduplicator {
     window_ms: i64,
     newest_ms: i64,

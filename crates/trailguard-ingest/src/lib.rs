@@ -21,6 +21,6 @@ mod stats;
 pub use decode::decode_bytes;
 pub use dedup::Deduplicator;
 pub use normalize::{NormalizedEvent, Normalizer};
-pub use read::{ReadOptions, read_sources};
+pub use read::{PieceInfo, ReadOptions, Resume, read_sources};
 pub use source::{Source, expand_inputs};
-pub use stats::{IngestStats, NoAsnReason, RejectReason, Rejection};
+pub use stats::{Counts, IngestStats, NoAsnReason, RejectReason, Rejection};

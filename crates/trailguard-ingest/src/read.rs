@@ -39,11 +39,34 @@ impl Default for ReadOptions {
     }
 }
 
+/// Where to resume a run that was interrupted: inputs already done, and
+/// how many pieces of the input that was under way.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Resume {
+    /// Names of inputs fully processed.
+    pub done: std::collections::BTreeSet<String>,
+    /// The input under way and the number of its pieces processed.
+    pub current: Option<(String, u64)>,
+}
+
+/// Which piece a batch of events came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceInfo {
+    /// The input's name.
+    pub file: String,
+    /// The piece's index within the input.
+    pub index: u64,
+    /// Whether it is the input's last piece.
+    pub last: bool,
+}
+
 /// A unit of decoding work.
 struct Piece {
     file: String,
     text: Vec<u8>,
     first_line: usize,
+    index: u64,
+    last: bool,
     /// The first piece of an input counts the input.
     first: bool,
     /// What went wrong reading the input after this piece's text.
@@ -52,6 +75,7 @@ struct Piece {
 
 /// What decoding one piece gave.
 struct Decoded {
+    info: PieceInfo,
     events: Vec<NormalizedEvent>,
     stats: IngestStats,
 }
@@ -107,6 +131,8 @@ fn cut(source: &Source, options: &ReadOptions, send: &mut dyn FnMut(Piece) -> bo
                 file,
                 text: Vec::new(),
                 first_line: 1,
+                index: 0,
+                last: true,
                 first: true,
                 read_error: Some((
                     "whole input".into(),
@@ -127,6 +153,7 @@ fn cut(source: &Source, options: &ReadOptions, send: &mut dyn FnMut(Piece) -> bo
     }
     let mut first_line = 1;
     let mut first = true;
+    let mut index = 0;
     loop {
         let read_error = error.take().map(|e| {
             (
@@ -134,27 +161,29 @@ fn cut(source: &Source, options: &ReadOptions, send: &mut dyn FnMut(Piece) -> bo
                 RejectReason::InvalidJson(format!("the input is cut off or corrupt ({e})")),
             )
         });
-        let done = read_error.is_some() || !ndjson || text.is_empty();
         let lines = text.iter().filter(|&&b| b == b'\n').count();
+        let current = std::mem::take(&mut text);
+        // Read ahead, so a piece knows whether it is the input's last.
+        let done = read_error.is_some() || !ndjson || current.is_empty();
+        if !done {
+            error = read_lines(&mut *input, options.piece_bytes, &mut text);
+        }
+        let last = done || (text.is_empty() && error.is_none());
         let piece = Piece {
             file: file.clone(),
-            text: std::mem::take(&mut text),
+            text: current,
             first_line,
+            index,
+            last,
             first,
             read_error,
         };
-        if (!piece.text.is_empty() || piece.first || piece.read_error.is_some()) && !send(piece) {
-            return;
-        }
-        if done {
+        if !send(piece) || last {
             return;
         }
         first = false;
         first_line += lines;
-        error = read_lines(&mut *input, options.piece_bytes, &mut text);
-        if text.is_empty() && error.is_none() {
-            return;
-        }
+        index += 1;
     }
 }
 
@@ -178,22 +207,31 @@ fn decode(piece: &Piece, normalizer: &Normalizer<'_>, keep_fragments: bool) -> D
     if let Some((position, reason)) = &piece.read_error {
         reject_input(&mut stats, &piece.file, position.clone(), reason.clone());
     }
-    Decoded { events, stats }
+    Decoded {
+        info: PieceInfo {
+            file: piece.file.clone(),
+            index: piece.index,
+            last: piece.last,
+        },
+        events,
+        stats,
+    }
 }
 
 /// Reads every source: cuts, decodes on all cores, and calls `consume` with
 /// each piece's events in input order, together with the statistics so far
-/// (whose `dead_letters` the caller may drain). Returns the statistics.
+/// (whose `dead_letters` the caller may drain). `consume` returns `false`
+/// to stop reading. Inputs and pieces that `resume` says are done are
+/// skipped; `stats` is added to. Returns the statistics.
 pub fn read_sources(
     sources: &[Source],
     normalizer: &Normalizer<'_>,
     options: &ReadOptions,
-    consume: &mut dyn FnMut(Vec<NormalizedEvent>, &mut IngestStats),
+    resume: &Resume,
+    mut stats: IngestStats,
+    consume: &mut dyn FnMut(PieceInfo, Vec<NormalizedEvent>, &mut IngestStats) -> bool,
 ) -> IngestStats {
-    let mut stats = IngestStats {
-        keep_fragments: options.keep_fragments,
-        ..IngestStats::default()
-    };
+    stats.keep_fragments = options.keep_fragments;
     std::thread::scope(|scope| {
         let (send, receive) = sync_channel::<Vec<Decoded>>(1);
         scope.spawn(move || {
@@ -208,8 +246,20 @@ pub fn read_sources(
                 send.send(decoded).is_ok()
             };
             for source in sources {
+                let name = source.name();
+                if resume.done.contains(&name) {
+                    continue;
+                }
+                let skip = match &resume.current {
+                    Some((file, pieces)) if *file == name => *pieces,
+                    _ => 0,
+                };
                 let mut open = true;
                 cut(source, options, &mut |piece| {
+                    if piece.index < skip {
+                        // Done before the interruption: read, not decoded.
+                        return true;
+                    }
                     bytes += piece.text.len();
                     group.push(piece);
                     if bytes >= options.group_bytes || group.len() >= 1024 {
@@ -226,10 +276,12 @@ pub fn read_sources(
                 flush(&mut group);
             }
         });
-        for decoded in receive {
+        'pieces: for decoded in receive {
             for piece in decoded {
                 stats.merge(piece.stats);
-                consume(piece.events, &mut stats);
+                if !consume(piece.info, piece.events, &mut stats) {
+                    break 'pieces;
+                }
             }
         }
     });
@@ -255,12 +307,25 @@ mod tests {
                 Source::File(path)
             })
             .collect();
+        read_resuming(&sources, options, &Resume::default())
+    }
+
+    fn read_resuming(
+        sources: &[Source],
+        options: ReadOptions,
+        resume: &Resume,
+    ) -> (Vec<String>, IngestStats) {
         let mut ids = Vec::new();
         let stats = read_sources(
-            &sources,
+            sources,
             &Normalizer::new(None),
             &options,
-            &mut |events, _| ids.extend(events.into_iter().map(|e| e.event_id.unwrap_or_default())),
+            resume,
+            IngestStats::default(),
+            &mut |_, events, _| {
+                ids.extend(events.into_iter().map(|e| e.event_id.unwrap_or_default()));
+                true
+            },
         );
         (ids, stats)
     }
@@ -331,9 +396,53 @@ mod tests {
             &sources,
             &Normalizer::new(None),
             &ReadOptions::default(),
-            &mut |_, _| {},
+            &Resume::default(),
+            IngestStats::default(),
+            &mut |_, _, _| true,
         );
         assert_eq!(stats.rejected.get("unreadable"), Some(&1));
         assert_eq!(stats.rejections[0].position, "whole input");
+    }
+
+    #[test]
+    fn resume_skips_done_inputs_and_pieces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.ndjson");
+        let b = dir.path().join("b.ndjson");
+        std::fs::write(&a, ndjson(0, 10)).expect("write");
+        std::fs::write(&b, ndjson(10, 3000)).expect("write");
+        let sources = [Source::File(a.clone()), Source::File(b.clone())];
+        let options = ReadOptions {
+            piece_bytes: 4096,
+            ..ReadOptions::default()
+        };
+        let mut pieces = Vec::new();
+        read_sources(
+            &sources,
+            &Normalizer::new(None),
+            &options,
+            &Resume::default(),
+            IngestStats::default(),
+            &mut |info, events, _| {
+                pieces.push((info, events.len()));
+                true
+            },
+        );
+        assert!(
+            pieces.iter().filter(|(i, _)| i.last).count() == 2,
+            "one last piece per input"
+        );
+        let resume = Resume {
+            done: [a.display().to_string()].into(),
+            current: Some((b.display().to_string(), 2)),
+        };
+        let skipped: usize = pieces
+            .iter()
+            .filter(|(i, _)| i.file == a.display().to_string() || i.index < 2)
+            .map(|(_, n)| n)
+            .sum();
+        let (ids, _) = read_resuming(&sources, options, &resume);
+        let expected: Vec<String> = (skipped..3000).map(|i| i.to_string()).collect();
+        assert_eq!(ids, expected);
     }
 }

@@ -1,7 +1,10 @@
 //! Counters of what ingestion accepted, rejected and could not enrich.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// Why a record was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,8 +102,12 @@ impl NoAsnReason {
     }
 }
 
-/// Everything ingestion counted.
-#[derive(Clone, Debug, Default)]
+/// Counts by a short, stable name (`invalid-json`, `not-in-database`, ...).
+pub type Counts = BTreeMap<Cow<'static, str>, u64>;
+
+/// Everything ingestion counted. The counts serialize (for checkpoints);
+/// the itemized lists do not.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IngestStats {
     /// Inputs read.
     pub files: u64,
@@ -109,23 +116,27 @@ pub struct IngestStats {
     /// Records turned into events.
     pub accepted: u64,
     /// Rejections by [`RejectReason::kind`].
-    pub rejected: BTreeMap<&'static str, u64>,
+    pub rejected: Counts,
     /// The rejections themselves, in input order (at most [`IngestStats::KEEP_REJECTIONS`]).
+    #[serde(skip)]
     pub rejections: Vec<Rejection>,
     /// Accepted events without source AS, by [`NoAsnReason::kind`].
-    pub without_asn: BTreeMap<&'static str, u64>,
+    pub without_asn: Counts,
     /// Events dropped because an event with the same `eventID` was seen
     /// within the deduplication window.
     pub duplicates: u64,
     /// Keep each rejection's fragment in [`IngestStats::dead_letters`].
+    #[serde(skip)]
     pub keep_fragments: bool,
     /// Rejections with their fragments, for the caller to write out and
     /// drain (only with `keep_fragments`).
+    #[serde(skip)]
     pub dead_letters: Vec<Rejection>,
     /// Documents that were not valid JSON as a whole and whose records were
     /// read one by one.
     pub repaired_documents: u64,
     /// Where and why, for the first [`IngestStats::KEEP_REJECTIONS`].
+    #[serde(skip)]
     pub repairs: Vec<String>,
 }
 
@@ -136,7 +147,10 @@ impl IngestStats {
     /// Counts a rejection of `fragment`.
     pub fn reject(&mut self, mut rejection: Rejection, fragment: &[u8]) {
         self.records_read += 1;
-        *self.rejected.entry(rejection.reason.kind()).or_default() += 1;
+        *self
+            .rejected
+            .entry(Cow::Borrowed(rejection.reason.kind()))
+            .or_default() += 1;
         if self.keep_fragments {
             let cut = &fragment[..fragment.len().min(Rejection::MAX_FRAGMENT)];
             let mut kept = rejection.clone();
