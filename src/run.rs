@@ -2,7 +2,7 @@
 //! → alerts, then the summary.
 
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +64,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     })?;
 
     let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    // (file, content hash) of each loaded rule, to notice replaced modules.
+    let mut loaded: Vec<(PathBuf, String)> = Vec::new();
     // A rule whose constructor traps is a broken rule, not a broken run: it
     // is left out and reported; the others run.
     let mut failed_at_load = Vec::new();
@@ -99,6 +101,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 file.display()
             );
         }
+        loaded.push((file.clone(), file_digest(&file)));
         detectors.push(Box::new(rule));
     }
     for id in settings.rules.keys() {
@@ -257,6 +260,31 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             break;
         }
         std::thread::sleep(Duration::from_millis(args.poll_ms));
+        // Hot reload, between two batches: a rule whose module file changed
+        // is replaced, its state carried over.
+        for (file, digest) in &mut loaded {
+            let now = file_digest(file);
+            if now == *digest {
+                continue;
+            }
+            *digest = now;
+            let result = runtime
+                .load_rule(file, |info| settings.rule_config(&info.id))
+                .and_then(|rule| {
+                    let id = rule.info().id.clone();
+                    pipeline.replace_rule(Box::new(rule)).map(|()| id)
+                });
+            match result {
+                Ok(id) => eprintln!(
+                    "trailguard: reloaded rule {id} from {} (state carried over)",
+                    file.display()
+                ),
+                Err(e) => eprintln!(
+                    "trailguard: warning: {} changed but was not reloaded, the running version goes on: {e}",
+                    file.display()
+                ),
+            }
+        }
     }
     if let Some(e) = failed {
         return Err(e);
@@ -313,6 +341,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         0
     }))
+}
+
+/// SHA-256 of a file (empty if unreadable: a file being replaced).
+fn file_digest(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    std::fs::read(path)
+        .map(|b| format!("{:x}", Sha256::digest(b)))
+        .unwrap_or_default()
 }
 
 /// Environment variable for tests: abort (as a SIGKILL would) once this many

@@ -209,3 +209,108 @@ fn has_checkpoint(state: &Path) -> bool {
             .any(|e| e.path().extension().is_some_and(|x| x == "bin"))
     })
 }
+
+#[test]
+fn hot_reload_under_load_carries_state_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let all = input(d);
+    let clean = d.join("clean.ndjson");
+    assert!(run(d, &all, &clean, None, None).status.success());
+
+    // Rules in a directory of their own, so one can be replaced.
+    let rules = d.join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    for name in [
+        "rule-sensitive-untrusted-asn.wasm",
+        "rule-unusual-asn.wasm",
+        "rule-root-activity.wasm",
+    ] {
+        std::fs::copy(modules_dir().join(name), rules.join(name)).expect("copy");
+    }
+    // Half the deliveries now, the rest while the rule is being replaced.
+    let live = d.join("live");
+    std::fs::create_dir(&live).expect("mkdir");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let (first, second) = files.split_at(files.len() / 2);
+    for f in first {
+        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let state = d.join("state");
+    let output = d.join("out.ndjson");
+    let child = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .args([
+            "--batch-size",
+            "100",
+            "--checkpoint-events",
+            "300",
+            "--follow",
+            "--poll-ms",
+            "50",
+        ])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("-o")
+        .arg(&output)
+        .arg(&live)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !what() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    wait_for(&|| has_checkpoint(&state));
+    // A new build of rule A: the same rule, different bytes (a custom section).
+    let rule_a = rules.join("rule-sensitive-untrusted-asn.wasm");
+    let mut bytes = std::fs::read(&rule_a).expect("read");
+    bytes.extend_from_slice(&[0x00, 0x08, 0x01, b'v', b'2', b'.', b'b', b'u', b'i', b'l']);
+    let tmp = rules.join("new.tmp");
+    std::fs::write(&tmp, bytes).expect("write");
+    std::fs::rename(&tmp, &rule_a).expect("replace");
+    for f in second {
+        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
+    }
+    // Wait until the new files are in a checkpoint's output, then stop.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("reloaded rule aws-sensitive-untrusted-asn from")
+            && log.contains("(state carried over)"),
+        "{log}"
+    );
+    let resumed = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .args(["--batch-size", "100", "--checkpoint-events", "300"])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("-o")
+        .arg(&output)
+        .arg(&live)
+        .output()
+        .expect("runs");
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(lines(&output), lines(&clean));
+}

@@ -264,6 +264,36 @@ impl Pipeline {
         self.watermark.newest_ms()
     }
 
+    /// Replaces the running rule with the same id by `new` (a new build of
+    /// it), carrying its state over through snapshot and restore, between
+    /// two calls: no event is lost. If the old rule's snapshot or the new
+    /// one's restore fails, the old rule keeps running and the error says
+    /// why.
+    pub fn replace_rule(&mut self, mut new: Box<dyn Detector>) -> Result<(), HostError> {
+        let id = new.info().id.clone();
+        let Some(slot) = self.slots.iter_mut().find(|s| s.detector.info().id == id) else {
+            return Err(HostError::Rule {
+                rule: id,
+                call: "reload",
+                message: "no loaded rule has this id".into(),
+            });
+        };
+        let state = if slot.quarantined {
+            None
+        } else {
+            Some(slot.detector.snapshot()?)
+        };
+        if let Some(bytes) = &state {
+            new.restore(bytes)?;
+        }
+        slot.detector = new;
+        slot.checkpoint = state;
+        slot.log.clear();
+        slot.restarts = 0;
+        slot.quarantined = false;
+        Ok(())
+    }
+
     /// Snapshots every rule. A rule whose snapshot fails is quarantined
     /// (and reported) and saved as such.
     pub fn save_state(&mut self) -> PipelineState {

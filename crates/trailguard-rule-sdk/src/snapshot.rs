@@ -11,6 +11,7 @@ struct Envelope<S> {
     state: S,
 }
 
+/// The start of every snapshot; the state follows.
 #[derive(Deserialize)]
 struct Header {
     rule: String,
@@ -33,7 +34,24 @@ pub fn encode<S: Serialize>(rule: &str, format: u32, state: &S) -> Vec<u8> {
 /// Restores a state written by [`encode`], refusing snapshots of another rule
 /// or another state format with a message that says which.
 pub fn decode<S: DeserializeOwned>(rule: &str, format: u32, bytes: &[u8]) -> Result<S, String> {
-    let (header, _) = postcard::take_from_bytes::<Header>(bytes)
+    decode_or_migrate(rule, format, bytes, |old, _| {
+        Err(format!(
+            "snapshot has state format {old} but this version of `{rule}` reads format {format} and does not migrate it"
+        ))
+    })
+}
+
+/// Like [`decode`], but a snapshot of another state format is handed to
+/// `migrate` with its format number and its raw state bytes (the postcard
+/// encoding of the old state type): the rule decides whether to convert it
+/// or refuse it with a message.
+pub fn decode_or_migrate<S: DeserializeOwned>(
+    rule: &str,
+    format: u32,
+    bytes: &[u8],
+    migrate: impl FnOnce(u32, &[u8]) -> Result<S, String>,
+) -> Result<S, String> {
+    let (header, state) = postcard::take_from_bytes::<Header>(bytes)
         .map_err(|e| format!("not a snapshot of a trailguard rule: {e}"))?;
     if header.rule != rule {
         return Err(format!(
@@ -42,14 +60,9 @@ pub fn decode<S: DeserializeOwned>(rule: &str, format: u32, bytes: &[u8]) -> Res
         ));
     }
     if header.format != format {
-        return Err(format!(
-            "snapshot has state format {} but this version of `{rule}` reads format {format}",
-            header.format
-        ));
+        return migrate(header.format, state);
     }
-    postcard::from_bytes::<Envelope<S>>(bytes)
-        .map(|e| e.state)
-        .map_err(|e| format!("snapshot of `{rule}` is corrupt: {e}"))
+    postcard::from_bytes::<S>(state).map_err(|e| format!("snapshot of `{rule}` is corrupt: {e}"))
 }
 
 #[cfg(test)]
@@ -72,5 +85,24 @@ mod tests {
         );
         assert!(decode::<Vec<u32>>("r", 1, b"\xff\xff\xff").is_err());
         assert!(decode::<Vec<u32>>("r", 1, &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_rule_may_migrate_an_old_format() {
+        // Format 1 held a list; format 2 holds its sum.
+        let old = encode("r", 1, &vec![1u32, 2, 3]);
+        let migrated: u64 = decode_or_migrate("r", 2, &old, |format, state| match format {
+            1 => postcard::from_bytes::<Vec<u32>>(state)
+                .map(|v| v.iter().map(|&x| u64::from(x)).sum())
+                .map_err(|e| e.to_string()),
+            other => Err(format!("cannot read format {other}")),
+        })
+        .expect("migrates");
+        assert_eq!(migrated, 6);
+        let refused = decode::<u64>("r", 2, &old).expect_err("refused");
+        assert!(
+            refused.contains("format 1") && refused.contains("does not migrate"),
+            "{refused}"
+        );
     }
 }
