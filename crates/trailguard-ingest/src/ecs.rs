@@ -48,23 +48,24 @@ impl Normalizer<'_> {
         let time = text(doc, "@timestamp").ok_or(RejectReason::MissingEventTime)?;
         let timestamp_ms = parse_event_time(&time).ok_or(RejectReason::BadEventTime(time))?;
         let source_address = text(doc, "source.address").or_else(|| text(doc, "source.ip"));
-        let given_number = get(doc, "source.as.number")
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok());
-        let (ip, looked_up, no_asn) = match given_number {
-            // Already enriched upstream: keep it.
-            Some(_) => (
-                text(doc, "source.ip").as_deref().and_then(literal_ip),
-                None,
-                None,
-            ),
-            None => self.enrich(text(doc, "source.ip").or(source_address.clone()).as_deref()),
-        };
-        let (number, organization) = match (given_number, looked_up) {
-            (Some(n), _) => (Some(n), text(doc, "source.as.organization.name")),
-            (None, Some(info)) => (Some(info.number), info.organization),
-            (None, None) => (None, None),
-        };
+        // Already enriched upstream (a number, as JSON number or string,
+        // and/or an organization): keep it, do not look it up again.
+        let given_number = text(doc, "source.as.number").and_then(|n| n.parse::<u32>().ok());
+        let given_organization = text(doc, "source.as.organization.name");
+        let (ip, number, organization, no_asn) =
+            if given_number.is_some() || given_organization.is_some() {
+                let ip = text(doc, "source.ip")
+                    .or(source_address.clone())
+                    .as_deref()
+                    .and_then(literal_ip);
+                (ip, given_number, given_organization, None)
+            } else {
+                let (ip, info, no_asn) =
+                    self.enrich(text(doc, "source.ip").or(source_address.clone()).as_deref());
+                let (number, organization) =
+                    info.map_or((None, None), |i| (Some(i.number), i.organization));
+                (ip, number, organization, no_asn)
+            };
         let outcome = match text(doc, "event.outcome")
             .map(|o| o.to_ascii_lowercase())
             .as_deref()
@@ -134,6 +135,31 @@ mod tests {
         assert_eq!(e.outcome, Outcome::Success);
         assert_eq!(e.event_id.as_deref(), Some("e1"));
         assert_eq!(e.timestamp_ms, 1_776_850_200_000);
+    }
+
+    #[test]
+    fn a_given_organization_or_string_number_is_kept() {
+        let doc: Value = serde_json::from_str(
+            r#"{"@timestamp":"2026-04-22T09:30:00Z","event":{"action":"GetObject","outcome":"success"},"user":{"name":"ci"},
+                "source":{"ip":"52.1.2.3","as":{"number":"16509","organization":{"name":"Amazon.com, Inc."}}}}"#,
+        )
+        .expect("JSON");
+        let (e, no_asn) = Normalizer::new(None).normalize_ecs(&doc).expect("ok");
+        assert_eq!(
+            (e.source_as_number, e.source_as_organization.as_deref()),
+            (Some(16509), Some("Amazon.com, Inc."))
+        );
+        assert_eq!(no_asn, None);
+        let only_org: Value = serde_json::from_str(
+            r#"{"@timestamp":"2026-04-22T09:30:00Z","event.action":"GetObject","source.ip":"52.1.2.3","source.as.organization.name":"Amazon.com, Inc."}"#,
+        )
+        .expect("JSON");
+        let (e, _) = Normalizer::new(None).normalize_ecs(&only_org).expect("ok");
+        assert_eq!(
+            (e.source_as_number, e.source_as_organization.as_deref()),
+            (None, Some("Amazon.com, Inc."))
+        );
+        assert_eq!(e.source_ip.as_deref(), Some("52.1.2.3"));
     }
 
     #[test]

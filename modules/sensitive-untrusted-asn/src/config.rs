@@ -38,9 +38,10 @@ pub const ELASTIC_SENSITIVE_ACTIONS: [&str; 29] = [
     "Converse",
 ];
 
-/// AS numbers of the large cloud providers, for the `improved` preset:
-/// Amazon (16509, 14618, 8987), Google (15169, 396982, 19527), Microsoft (8075).
-pub const CLOUD_PROVIDER_ASNS: [u32; 7] = [16509, 14618, 8987, 15169, 396982, 19527, 8075];
+/// AS numbers of the trusted cloud providers, for the `improved` preset:
+/// Amazon (16509, 14618, 8987), Google (15169, 396982, 19527), Microsoft
+/// (8075), MongoDB (8011, as the DB-IP / RouteViews table names it).
+pub const CLOUD_PROVIDER_ASNS: [u32; 8] = [16509, 14618, 8987, 15169, 396982, 19527, 8075, 8011];
 
 /// Which set of defaults a configuration starts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,8 +17,9 @@
 //! A late event is processed at the next watermark, after newer events.
 //!
 //! State stays bounded: a term unseen for longer than the history window is
-//! forgotten, and so is an identity left with no terms (it learns again if
-//! it comes back).
+//! forgotten. What remains of an identity with no recent terms is its key
+//! and first sighting, so memory grows with the number of identities, not
+//! with time or traffic.
 
 mod config;
 mod state;

@@ -181,20 +181,18 @@ impl Detector {
         alert
     }
 
-    /// Forgets networks unseen for longer than the history window, and
-    /// identities left with none.
+    /// Forgets networks unseen for longer than the history window. The
+    /// identity itself is kept (its key and when it was first seen, a few
+    /// dozen bytes): an identity idle for longer than the window has still
+    /// been learned, and its next call from anywhere is unusual.
     fn sweep(&mut self, watermark_ms: i64) {
         let horizon = watermark_ms - self.config.history_ms();
-        self.state.identities.retain(|_, identities| {
-            identities.retain_mut(|identity| {
-                identity.networks.retain(|_, n| {
-                    n.daily.evict_before(horizon - DAY_MS);
-                    n.last_seen_ms >= horizon
-                });
-                !identity.networks.is_empty()
+        for identity in self.state.identities.values_mut().flatten() {
+            identity.networks.retain(|_, n| {
+                n.daily.evict_before(horizon - DAY_MS);
+                n.last_seen_ms >= horizon
             });
-            !identities.is_empty()
-        });
+        }
         self.state.swept_at_ms = watermark_ms;
     }
 

@@ -116,6 +116,32 @@ fn organization_is_the_term_unless_configured() {
 }
 
 #[test]
+fn an_identity_idle_for_longer_than_the_window_is_still_learned() {
+    // Learned over 12 days, then silent for 10 more days: its next call,
+    // from a network unseen for longer than the window, alerts, whatever
+    // else the stream holds around it.
+    let mut events = routine(12);
+    // The last routine call is at day 11.75: this is 10.75 days later.
+    let back = START + 22 * DAY_MS + 12 * HOUR_MS;
+    events.push(call(back, COMCAST));
+    assert_eq!(times(&run("", &events)), vec![back]);
+    let mut again = routine(12);
+    again.push(call(back, AMAZON));
+    assert_eq!(
+        times(&run("", &again)),
+        vec![back],
+        "Amazon too: unseen for more than 10 days"
+    );
+    for batch in [1, 7, 1024] {
+        let alerts = Harness::<UnusualAsn>::new("")
+            .expect("defaults")
+            .batch(batch)
+            .run(&events);
+        assert_eq!(times(&alerts), vec![back], "batch {batch}");
+    }
+}
+
+#[test]
 fn ignore_lists() {
     let mut events = routine(12);
     events.push(call(START + 11 * DAY_MS, COMCAST));
