@@ -45,6 +45,77 @@ Example (from the workspace root):
 
 See docs/writing-a-rule.md.")]
     NewRule(NewRuleArgs),
+    /// Generate realistic CloudTrail with injected attacks and a ground-truth file.
+    #[command(after_help = "\
+Examples:
+  trailguard gen --events 1000000 -o cloudtrail.ndjson       # + cloudtrail.ground-truth.json
+  trailguard gen --format s3 --days 30 -o deliveries         # gzip S3 objects + deliveries.ground-truth.json")]
+    Gen(GenArgs),
+    /// Measure throughput of every stage on generated input, side by side.
+    #[command(after_help = "\
+Example:
+  trailguard bench --events 200000 --json
+
+Stages: parse only, parse+normalize+enrich, each rule native and as a
+component, the full pipeline on one thread and on all cores; plus peak
+memory. --json adds ratios.component_vs_native, ratios.pipeline_vs_parse and
+ratios.cores_scaling.")]
+    Bench(BenchArgs),
+}
+
+/// Output shape of `gen`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum GenFormat {
+    /// One NDJSON file.
+    Ndjson,
+    /// A directory of gzip S3 delivery objects.
+    S3,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Records to generate.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Days of event time covered.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// CI roles (70% of the traffic, from Amazon's networks).
+    #[arg(long, default_value_t = 20)]
+    pub ci_roles: u32,
+    /// Humans (20%, from a residential ISP).
+    #[arg(long, default_value_t = 50)]
+    pub humans: u32,
+    /// Attack episodes (stolen CI credentials replayed from a Tor exit).
+    #[arg(long, default_value_t = 3)]
+    pub attacks: u32,
+    /// Seed: the same seed gives the same records.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// `ndjson` (a file) or `s3` (a directory of gzip delivery objects).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: GenFormat,
+    /// Records per delivery object with `--format s3`.
+    #[arg(long, default_value_t = 500)]
+    pub records_per_file: usize,
+    /// Where to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Generated records to measure on.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub rules: RulePaths,
+    /// ASN database (default as for `run`).
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

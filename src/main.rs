@@ -2,7 +2,9 @@
 //! crates: it parses arguments, wires source → decode → normalize → enrich
 //! → batch → rules → alerts, and reports what happened.
 
+mod bench;
 mod cli;
+mod generate;
 mod new_rule;
 mod rules;
 mod run;
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
         cli::Command::Rules(cli::RulesCommand::Inspect(a)) => rules::inspect(a),
         cli::Command::NewRule(a) => new_rule::new_rule(a),
+        cli::Command::Gen(a) => generate::run(a),
+        cli::Command::Bench(a) => bench::run(a),
         cli::Command::Rules(cli::RulesCommand::Keygen(a)) => signing::keygen(a),
         cli::Command::Rules(cli::RulesCommand::Sign(a)) => signing::sign(a),
         cli::Command::Rules(cli::RulesCommand::Verify(a)) => signing::verify(a),

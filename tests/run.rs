@@ -335,3 +335,62 @@ fn ipv6_works_end_to_end() {
         serde_json::json!(["Amazon.com, Inc.", "Comcast Cable Communications, LLC"])
     );
 }
+
+#[test]
+fn generated_attacks_are_caught_as_the_ground_truth_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let out = common::trailguard(d)
+        .args([
+            "gen",
+            "--format",
+            "s3",
+            "--events",
+            "60000",
+            "--days",
+            "14",
+            "--attacks",
+            "2",
+            "--seed",
+            "7",
+            "-o",
+        ])
+        .arg(d.join("gen"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("gen.ground-truth.json")).expect("truth"),
+    )
+    .expect("JSON");
+    let episodes = truth.as_array().expect("list");
+    assert_eq!(episodes.len(), 2);
+    let out = run(d, &[&d.join("gen")], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = alerts(&out);
+    for rule in ["aws-sensitive-untrusted-asn", "aws-unusual-asn"] {
+        let mut got: Vec<(String, String)> = alerts
+            .iter()
+            .filter(|a| a["rule.id"] == rule)
+            .map(|a| {
+                (
+                    a["user.name"].as_str().unwrap_or_default().to_owned(),
+                    a["@timestamp"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(String, String)> = episodes
+            .iter()
+            .map(|e| {
+                (
+                    e["user.name"].as_str().unwrap_or_default().to_owned(),
+                    e["expected"][rule].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        got.sort();
+        expected.sort();
+        assert_eq!(expected.len(), 2, "{rule}: distinct roles, both expected");
+        assert_eq!(got, expected, "{rule}");
+    }
+}

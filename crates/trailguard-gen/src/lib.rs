@@ -11,6 +11,8 @@
 //! and `18.204.0.0/14` are Amazon's (AS14618), `73.0.0.0/8` Comcast's
 //! (AS7922), `8.8.8.0/24` Google's.
 
+mod traffic;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use trailguard_rule_sdk::format_timestamp_ms;
+
+pub use traffic::{Episode, TrafficConfig, generate};
 
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;

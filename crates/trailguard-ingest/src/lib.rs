@@ -18,7 +18,7 @@ mod scan;
 pub mod source;
 mod stats;
 
-pub use decode::decode_bytes;
+pub use decode::{decode_bytes, parse_only};
 pub use dedup::Deduplicator;
 pub use normalize::{NormalizedEvent, Normalizer};
 pub use read::{PieceInfo, ReadOptions, Resume, read_sources};

@@ -27,6 +27,8 @@ pub struct ReadOptions {
     pub group_bytes: usize,
     /// Keep rejected records' text for a dead-letter file.
     pub keep_fragments: bool,
+    /// Decode on this many threads (`None`: all cores).
+    pub threads: Option<usize>,
 }
 
 impl Default for ReadOptions {
@@ -35,6 +37,7 @@ impl Default for ReadOptions {
             piece_bytes: 1 << 20,
             group_bytes: 8 << 20,
             keep_fragments: false,
+            threads: None,
         }
     }
 }
@@ -232,16 +235,28 @@ pub fn read_sources(
     consume: &mut dyn FnMut(PieceInfo, Vec<NormalizedEvent>, &mut IngestStats) -> bool,
 ) -> IngestStats {
     stats.keep_fragments = options.keep_fragments;
+    let pool = options.threads.and_then(|n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .ok()
+    });
     std::thread::scope(|scope| {
         let (send, receive) = sync_channel::<Vec<Decoded>>(1);
         scope.spawn(move || {
             let mut group: Vec<Piece> = Vec::new();
             let mut bytes = 0;
             let flush = |group: &mut Vec<Piece>| -> bool {
-                let decoded: Vec<Decoded> = group
-                    .par_iter()
-                    .map(|p| decode(p, normalizer, options.keep_fragments))
-                    .collect();
+                let work = || -> Vec<Decoded> {
+                    group
+                        .par_iter()
+                        .map(|p| decode(p, normalizer, options.keep_fragments))
+                        .collect()
+                };
+                let decoded = match &pool {
+                    Some(pool) => pool.install(work),
+                    None => work(),
+                };
                 group.clear();
                 send.send(decoded).is_ok()
             };
@@ -348,6 +363,7 @@ mod tests {
             piece_bytes: 4096,
             group_bytes: 16384,
             keep_fragments: true,
+            threads: None,
         };
         let (ids, stats) = read(&[("a.ndjson", big), ("b.ndjson", small)], tiny);
         let expected: Vec<String> = (0..6010).map(|i| i.to_string()).collect();

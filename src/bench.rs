@@ -1,0 +1,249 @@
+//! `trailguard bench`: every stage's throughput on the same generated input,
+//! measured in one process so the ratios compare like with like.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use rule_root_activity::RootActivity;
+use rule_sensitive_untrusted_asn::SensitiveUntrustedAsn;
+use rule_unusual_asn::UnusualAsn;
+use serde_json::{Value, json};
+use trailguard_gen::TrafficConfig;
+use trailguard_host::{Detector, NativeRule, Pipeline, Runtime, RuntimeOptions};
+use trailguard_ingest::{
+    IngestStats, NormalizedEvent, Normalizer, ReadOptions, Resume, Source, decode_bytes,
+    parse_only, read_sources,
+};
+
+use crate::cli::{BenchArgs, open_asn_db};
+use crate::rules::rule_files;
+
+const LATENESS_MS: i64 = 15 * 60_000;
+
+/// Events per second and nanoseconds per event of `events` in `seconds`.
+fn rate(events: usize, seconds: f64) -> Value {
+    let secs = seconds.max(1e-9);
+    json!({
+        "events": events,
+        "seconds": seconds,
+        "events_per_second": events as f64 / secs,
+        "ns_per_event": secs * 1e9 / events.max(1) as f64,
+    })
+}
+
+/// The native build of a shipped rule, if `id` is one.
+fn native(id: &str) -> Option<Box<dyn Detector>> {
+    let rule: Box<dyn Detector> = match id {
+        "aws-sensitive-untrusted-asn" => {
+            Box::new(NativeRule::<SensitiveUntrustedAsn>::new("").ok()?)
+        }
+        "aws-unusual-asn" => Box::new(NativeRule::<UnusualAsn>::new("").ok()?),
+        "aws-root-activity" => Box::new(NativeRule::<RootActivity>::new("").ok()?),
+        _ => return None,
+    };
+    Some(rule)
+}
+
+/// Runs the events through a pipeline of `detectors` in batches of 1024;
+/// the batches are built before the clock starts.
+fn through(detectors: Vec<Box<dyn Detector>>, events: &[NormalizedEvent]) -> f64 {
+    let batches: Vec<Vec<NormalizedEvent>> = events.chunks(1024).map(<[_]>::to_vec).collect();
+    let mut pipeline = Pipeline::new(detectors, LATENESS_MS);
+    let started = Instant::now();
+    for batch in batches {
+        pipeline.push(batch);
+    }
+    pipeline.finish();
+    started.elapsed().as_secs_f64()
+}
+
+/// The whole path on one thread: decode, normalize, enrich, then every
+/// rule, sequentially.
+fn single_thread(
+    text: &[u8],
+    normalizer: &Normalizer<'_>,
+    runtime: &Runtime,
+    rules: &[std::path::PathBuf],
+) -> Result<(usize, f64)> {
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    for rule in rules {
+        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
+    }
+    let mut pipe = Pipeline::new(detectors, LATENESS_MS);
+    let started = Instant::now();
+    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);
+    decode_bytes(
+        "bench",
+        text,
+        normalizer,
+        &mut IngestStats::default(),
+        &mut |e| {
+            batch.push(e);
+            if batch.len() == 1024 {
+                pipe.push(std::mem::take(&mut batch));
+            }
+        },
+    );
+    pipe.push(batch);
+    pipe.finish();
+    Ok((
+        pipe.stats().events as usize,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The whole `run` path (read, decode on all cores, normalize, enrich,
+/// rules on their own thread) over `file`.
+fn all_cores(
+    file: &Path,
+    normalizer: &Normalizer<'_>,
+    runtime: &Runtime,
+    rules: &[std::path::PathBuf],
+) -> Result<(usize, f64)> {
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    for rule in rules {
+        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
+    }
+    let mut pipe = Pipeline::new(detectors, LATENESS_MS);
+    let options = ReadOptions::default();
+    let started = Instant::now();
+    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);
+    read_sources(
+        &[Source::File(file.to_owned())],
+        normalizer,
+        &options,
+        &Resume::default(),
+        IngestStats::default(),
+        &mut |_, events, _| {
+            for e in events {
+                batch.push(e);
+                if batch.len() == 1024 {
+                    pipe.push(std::mem::take(&mut batch));
+                }
+            }
+            true
+        },
+    );
+    pipe.push(batch);
+    pipe.finish();
+    Ok((
+        pipe.stats().events as usize,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let asn = open_asn_db(args.asn_db.clone())?;
+    let normalizer = Normalizer::new(Some(&asn));
+    let config = TrafficConfig {
+        events: args.events,
+        ..TrafficConfig::default()
+    };
+    let mut text = Vec::new();
+    crate::generate::ndjson(&config, &mut text)?;
+    let file = std::env::temp_dir().join(format!("trailguard-bench-{}.ndjson", std::process::id()));
+    std::fs::write(&file, &text).with_context(|| format!("cannot write {}", file.display()))?;
+
+    // Parse only: the floor of reading CloudTrail JSON.
+    let started = Instant::now();
+    let parsed = parse_only(&text);
+    let parse = rate(parsed, started.elapsed().as_secs_f64());
+
+    // Parse, normalize, enrich, one thread.
+    let started = Instant::now();
+    let mut events = Vec::new();
+    decode_bytes(
+        "bench",
+        &text,
+        &normalizer,
+        &mut IngestStats::default(),
+        &mut |e| events.push(e),
+    );
+    let decode = rate(events.len(), started.elapsed().as_secs_f64());
+
+    let runtime = Runtime::new(RuntimeOptions::default())?;
+    let rules = rule_files(&args.rules.rules)?;
+    let mut per_rule = serde_json::Map::new();
+    let mut component_vs_native = serde_json::Map::new();
+    for path in &rules {
+        let component = runtime.load_rule(path, |_| String::new())?;
+        let id = component.info().id.clone();
+        let wasm_seconds = through(vec![Box::new(component)], &events);
+        let mut entry = json!({ "component": rate(events.len(), wasm_seconds) });
+        if let Some(native) = native(&id) {
+            let native_seconds = through(vec![native], &events);
+            entry["native"] = rate(events.len(), native_seconds);
+            component_vs_native.insert(id.clone(), json!(wasm_seconds / native_seconds.max(1e-9)));
+        }
+        per_rule.insert(id, entry);
+    }
+
+    let (n1, single) = single_thread(&text, &normalizer, &runtime, &rules)?;
+    let (n2, all) = all_cores(&file, &normalizer, &runtime, &rules)?;
+    let _ = std::fs::remove_file(&file);
+    let single = rate(n1, single);
+    let all_cores = rate(n2, all);
+    let eps = |v: &Value| v["events_per_second"].as_f64().unwrap_or_default();
+    let report = json!({
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
+        "input": { "events": args.events, "bytes": text.len() },
+        "stages": {
+            "parse_only": parse,
+            "parse_normalize_enrich": decode,
+            "rules": per_rule,
+            "pipeline_single_thread": single,
+            "pipeline_all_cores": all_cores,
+        },
+        "ratios": {
+            "component_vs_native": component_vs_native,
+            "pipeline_vs_parse": eps(&all_cores) / eps(&parse).max(1e-9),
+            "cores_scaling": eps(&all_cores) / eps(&single).max(1e-9),
+        },
+        "peak_rss_bytes": crate::run::peak_rss_bytes(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let row = |name: &str, v: &Value| {
+        println!(
+            "{name:<48} {:>12.0} events/s {:>9.1} ns/event",
+            v["events_per_second"].as_f64().unwrap_or_default(),
+            v["ns_per_event"].as_f64().unwrap_or_default()
+        )
+    };
+    println!(
+        "{} events ({} bytes of NDJSON), {} core(s)",
+        args.events,
+        text.len(),
+        report["machine"]["cores"]
+    );
+    row("parse only", &report["stages"]["parse_only"]);
+    row(
+        "parse + normalize + enrich (1 thread)",
+        &report["stages"]["parse_normalize_enrich"],
+    );
+    if let Some(rules) = report["stages"]["rules"].as_object() {
+        for (id, v) in rules {
+            if !v["native"].is_null() {
+                row(&format!("rule {id} native"), &v["native"]);
+            }
+            row(&format!("rule {id} component"), &v["component"]);
+        }
+    }
+    row(
+        "pipeline, all rules, one thread",
+        &report["stages"]["pipeline_single_thread"],
+    );
+    row(
+        "pipeline, all rules, all cores",
+        &report["stages"]["pipeline_all_cores"],
+    );
+    println!("ratios: {}", report["ratios"]);
+    if let Some(peak) = report["peak_rss_bytes"].as_u64() {
+        println!("peak memory: {:.1} MiB", peak as f64 / 1048576.0);
+    }
+    Ok(ExitCode::SUCCESS)
+}
