@@ -46,6 +46,15 @@ fn native(id: &str) -> Option<Box<dyn Detector>> {
     Some(rule)
 }
 
+/// Every rule as a component, with its defaults.
+fn components(runtime: &Runtime, rules: &[std::path::PathBuf]) -> Result<Vec<Box<dyn Detector>>> {
+    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+    for rule in rules {
+        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
+    }
+    Ok(detectors)
+}
+
 /// Runs the events through a pipeline of `detectors` in batches of 1024;
 /// the batches are built before the clock starts.
 fn through(detectors: Vec<Box<dyn Detector>>, events: &[NormalizedEvent]) -> f64 {
@@ -67,11 +76,7 @@ fn single_thread(
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
 ) -> Result<(usize, f64)> {
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    for rule in rules {
-        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
-    }
-    let mut pipe = Pipeline::new(detectors, LATENESS_MS);
+    let mut pipe = Pipeline::new(components(runtime, rules)?, LATENESS_MS);
     let started = Instant::now();
     let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);
     decode_bytes(
@@ -102,11 +107,7 @@ fn all_cores(
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
 ) -> Result<(usize, f64)> {
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    for rule in rules {
-        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
-    }
-    let mut pipe = Pipeline::new(detectors, LATENESS_MS);
+    let mut pipe = Pipeline::new(components(runtime, rules)?, LATENESS_MS);
     let options = ReadOptions::default();
     let started = Instant::now();
     let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);

@@ -59,6 +59,39 @@ fn run(
     cmd.output().expect("runs")
 }
 
+/// `run --follow` with frequent checkpoints, until told to stop.
+fn follow(
+    dir: &Path,
+    rules: &Path,
+    input: &Path,
+    state: &Path,
+    output: &Path,
+) -> std::process::Child {
+    trailguard(dir)
+        .arg("run")
+        .arg("--rules")
+        .arg(rules)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .args([
+            "--batch-size",
+            "100",
+            "--checkpoint-events",
+            "300",
+            "--follow",
+            "--poll-ms",
+            "50",
+        ])
+        .arg("--state-dir")
+        .arg(state)
+        .arg("-o")
+        .arg(output)
+        .arg(input)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn")
+}
+
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .expect("output")
@@ -155,29 +188,7 @@ fn sigterm_checkpoints_and_exits_cleanly() {
     let state = d.join("state");
     let output = d.join("out.ndjson");
     // Follow mode runs until told to stop.
-    let child = trailguard(d)
-        .arg("run")
-        .arg("--rules")
-        .arg(modules_dir())
-        .arg("--asn-db")
-        .arg(fixture_mmdb())
-        .args([
-            "--batch-size",
-            "100",
-            "--checkpoint-events",
-            "300",
-            "--follow",
-            "--poll-ms",
-            "50",
-        ])
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("-o")
-        .arg(&output)
-        .arg(&input)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = follow(d, &modules_dir(), &input, &state, &output);
     // Wait for the first checkpoint: the run is under way (and its signal
     // handlers are installed).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -242,29 +253,7 @@ fn hot_reload_under_load_carries_state_and_loses_nothing() {
     }
     let state = d.join("state");
     let output = d.join("out.ndjson");
-    let child = trailguard(d)
-        .arg("run")
-        .arg("--rules")
-        .arg(&rules)
-        .arg("--asn-db")
-        .arg(fixture_mmdb())
-        .args([
-            "--batch-size",
-            "100",
-            "--checkpoint-events",
-            "300",
-            "--follow",
-            "--poll-ms",
-            "50",
-        ])
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("-o")
-        .arg(&output)
-        .arg(&live)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = follow(d, &rules, &live, &state, &output);
     let wait_for = |what: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !what() && std::time::Instant::now() < deadline {

@@ -44,23 +44,19 @@ pub fn built_component(crate_name: &str) -> PathBuf {
 /// The normalized event a [`TestEvent`] stands for.
 pub fn normalized(e: &TestEvent) -> NormalizedEvent {
     NormalizedEvent {
-        timestamp_ms: e.timestamp_ms,
         event_id: e.event_id.clone(),
         event_action: e.event_action.clone(),
-        event_provider: None,
-        cloud_region: None,
         cloud_account_id: e.cloud_account_id.clone(),
         user_name: e.user_name.clone(),
         identity_type: e.identity_type.clone(),
-        identity_arn: None,
         source_address: e.source_ip.clone(),
         source_ip: e.source_ip.clone(),
         source_as_number: e.source_as_number,
         source_as_organization: e.source_as_organization.clone(),
         user_agent: e.user_agent.clone(),
-        error_code: None,
         user_changes_name: e.user_changes_name.clone(),
         outcome: e.outcome,
+        ..NormalizedEvent::at(e.timestamp_ms)
     }
 }
 

@@ -80,29 +80,12 @@ impl Deduplicator {
 
 #[cfg(test)]
 mod tests {
-    use trailguard_rule_sdk::Outcome;
-
     use super::*;
 
     fn event(id: Option<&str>, t: i64) -> NormalizedEvent {
         NormalizedEvent {
-            timestamp_ms: t,
             event_id: id.map(String::from),
-            event_action: None,
-            event_provider: None,
-            cloud_region: None,
-            cloud_account_id: None,
-            user_name: None,
-            identity_type: None,
-            identity_arn: None,
-            source_address: None,
-            source_ip: None,
-            source_as_number: None,
-            source_as_organization: None,
-            user_agent: None,
-            error_code: None,
-            user_changes_name: None,
-            outcome: Outcome::Success,
+            ..NormalizedEvent::at(t)
         }
     }
 

@@ -180,6 +180,30 @@ pub struct NormalizedEvent {
 }
 
 impl NormalizedEvent {
+    /// An event at `timestamp_ms` with every other field absent (outcome
+    /// unknown); a starting point for tests and generators.
+    pub fn at(timestamp_ms: i64) -> Self {
+        NormalizedEvent {
+            timestamp_ms,
+            event_id: None,
+            event_action: None,
+            event_provider: None,
+            cloud_region: None,
+            cloud_account_id: None,
+            user_name: None,
+            identity_type: None,
+            identity_arn: None,
+            source_address: None,
+            source_ip: None,
+            source_as_number: None,
+            source_as_organization: None,
+            user_agent: None,
+            error_code: None,
+            user_changes_name: None,
+            outcome: Outcome::Unknown,
+        }
+    }
+
     /// The borrowed view rules read.
     pub fn view(&self) -> Event<'_> {
         Event {
