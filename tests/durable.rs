@@ -32,6 +32,15 @@ fn input(dir: &Path) -> PathBuf {
     input
 }
 
+/// The input, and the output of an uninterrupted run over it.
+fn input_and_clean_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let input = input(dir);
+    let clean = dir.join("clean.ndjson");
+    let out = run(dir, &input, &clean, None, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (input, clean)
+}
+
 fn run(
     dir: &Path,
     input: &Path,
@@ -150,9 +159,7 @@ fn killed_and_restarted_runs_end_with_the_same_alerts() {
 fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let input = input(d);
-    let clean = d.join("clean.ndjson");
-    assert!(run(d, &input, &clean, None, None).status.success());
+    let (input, clean) = input_and_clean_run(d);
     let state = d.join("state");
     let output = d.join("out.ndjson");
     let killed = run(d, &input, &output, Some(&state), Some(2000));
@@ -182,9 +189,7 @@ fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
 fn sigterm_checkpoints_and_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let input = input(d);
-    let clean = d.join("clean.ndjson");
-    assert!(run(d, &input, &clean, None, None).status.success());
+    let (input, clean) = input_and_clean_run(d);
     let state = d.join("state");
     let output = d.join("out.ndjson");
     // Follow mode runs until told to stop.
@@ -225,9 +230,7 @@ fn has_checkpoint(state: &Path) -> bool {
 fn hot_reload_under_load_carries_state_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let all = input(d);
-    let clean = d.join("clean.ndjson");
-    assert!(run(d, &all, &clean, None, None).status.success());
+    let (all, clean) = input_and_clean_run(d);
 
     // Rules in a directory of their own, so one can be replaced.
     let rules = d.join("rules");
