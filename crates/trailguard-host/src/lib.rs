@@ -27,10 +27,10 @@ mod inspect;
 mod native;
 mod pipeline;
 mod runtime;
+mod suppress;
 pub mod testing;
 pub mod trust;
 
-pub use alert::AlertDocument;
 pub use clock::Watermark;
 pub use component::ComponentRule;
 pub use encode::BatchEncoder;
@@ -40,6 +40,8 @@ pub use pipeline::{
     Pipeline, PipelineState, PipelineStats, Recovery, RecoveryPolicy, RuleFailure, SavedRule,
 };
 pub use runtime::{Limits, Runtime, RuntimeOptions};
+pub use suppress::{Suppression, Suppressor};
+pub use trailguard_format::{AlertDocument, field};
 pub use trailguard_rule_sdk::{RuleInfo, Severity};
 
 /// The `trailguard:detector` contract version this host speaks.

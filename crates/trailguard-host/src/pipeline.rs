@@ -12,7 +12,7 @@ use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::Alert;
 
 use crate::alert::document;
-use crate::{AlertDocument, Detector, HostError, Watermark};
+use crate::{AlertDocument, Detector, HostError, Suppression, Suppressor, Watermark, field};
 
 /// How the pipeline recovers a failing rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +84,10 @@ pub struct PipelineState {
     pub late_events: u64,
     /// Alerts per rule so far.
     pub alerts: BTreeMap<String, u64>,
+    /// Alerts merged into others by suppression, per rule, so far.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Suppression groups not written yet.
+    pub suppression: Suppressor,
 }
 
 /// What the pipeline counted.
@@ -93,8 +97,11 @@ pub struct PipelineStats {
     pub events: u64,
     /// Events older than the watermark already announced when they arrived.
     pub late_events: u64,
-    /// Alerts per rule id (every loaded rule has an entry).
+    /// Alerts written, per rule id (every loaded rule has an entry).
     pub alerts: BTreeMap<String, u64>,
+    /// Alerts merged into others by suppression, per rule id (only rules
+    /// that suppressed something have an entry).
+    pub suppressed: BTreeMap<String, u64>,
     /// Every failure, in order.
     pub failures: Vec<RuleFailure>,
 }
@@ -146,7 +153,8 @@ struct Slot {
 }
 
 impl Slot {
-    fn apply(&mut self, op: &Op) -> Result<Vec<AlertDocument>, HostError> {
+    /// The call's alerts, each with its time.
+    fn apply(&mut self, op: &Op) -> Result<Vec<(i64, AlertDocument)>, HostError> {
         let alerts: Vec<Alert> = match op {
             Op::Process(events) => self.detector.process(events)?,
             Op::Advance(w) => self.detector.advance(*w)?,
@@ -155,11 +163,14 @@ impl Slot {
         alerts
             .into_iter()
             .map(|a| {
-                document(info, a).map_err(|message| HostError::Rule {
-                    rule: info.id.clone(),
-                    call: op.name(),
-                    message,
-                })
+                let time = a.timestamp_ms;
+                document(info, a)
+                    .map(|doc| (time, doc))
+                    .map_err(|message| HostError::Rule {
+                        rule: info.id.clone(),
+                        call: op.name(),
+                        message,
+                    })
             })
             .collect()
     }
@@ -189,6 +200,7 @@ pub struct Pipeline {
     slots: Vec<Slot>,
     watermark: Watermark,
     policy: RecoveryPolicy,
+    suppressor: Suppressor,
     stats: PipelineStats,
 }
 
@@ -221,6 +233,7 @@ impl Pipeline {
                 .collect(),
             watermark: Watermark::new(allowed_lateness_ms),
             policy: RecoveryPolicy::default(),
+            suppressor: Suppressor::default(),
             stats,
         }
     }
@@ -228,6 +241,12 @@ impl Pipeline {
     /// Sets how failing rules are recovered.
     pub fn with_policy(mut self, policy: RecoveryPolicy) -> Pipeline {
         self.policy = policy;
+        self
+    }
+
+    /// Suppresses the alerts of rule `rule_id` (see [`Suppressor`]).
+    pub fn with_suppression(mut self, rule_id: &str, suppression: Suppression) -> Pipeline {
+        self.suppressor.set(rule_id, suppression);
         self
     }
 
@@ -245,13 +264,41 @@ impl Pipeline {
         self.stats.events += count;
         if let Some(w) = self.watermark.advance() {
             out.extend(self.call_all(&Op::Advance(w)));
+            self.close_suppression(w, &mut out);
         }
         out
     }
 
     /// The input has ended: every remaining evaluation runs.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
-        self.call_all(&Op::Advance(i64::MAX))
+        let mut out = self.call_all(&Op::Advance(i64::MAX));
+        self.close_suppression(i64::MAX, &mut out);
+        out
+    }
+
+    /// Writes the suppression groups that event time has closed.
+    fn close_suppression(&mut self, watermark_ms: i64, out: &mut Vec<AlertDocument>) {
+        if !self.suppressor.is_active() {
+            return;
+        }
+        let start = out.len();
+        self.suppressor.close_until(watermark_ms, out);
+        self.count(&out[start..]);
+    }
+
+    /// Counts written alerts by rule (and what suppression merged into them).
+    fn count(&mut self, written: &[AlertDocument]) {
+        for doc in written {
+            let Some(rule) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            *self.stats.alerts.entry(rule.to_owned()).or_default() += 1;
+            if let Some(n) = doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64())
+                && n > 0
+            {
+                *self.stats.suppressed.entry(rule.to_owned()).or_default() += n;
+            }
+        }
     }
 
     /// The counters so far.
@@ -330,6 +377,8 @@ impl Pipeline {
             events: self.stats.events,
             late_events: self.stats.late_events,
             alerts: self.stats.alerts.clone(),
+            suppressed: self.stats.suppressed.clone(),
+            suppression: self.suppressor.clone(),
         }
     }
 
@@ -384,6 +433,8 @@ impl Pipeline {
                 *count = n;
             }
         }
+        self.stats.suppressed = state.suppressed;
+        self.suppressor.restore_groups(state.suppression);
         Ok(warnings)
     }
 
@@ -391,20 +442,19 @@ impl Pipeline {
         let mut out = Vec::new();
         for i in 0..self.slots.len() {
             if let Some(docs) = self.call(i, op) {
-                *self
-                    .stats
-                    .alerts
-                    .entry(self.slots[i].detector.info().id.clone())
-                    .or_default() += docs.len() as u64;
-                out.extend(docs);
+                let rule = self.slots[i].detector.info().id.clone();
+                for (time, doc) in docs {
+                    self.suppressor.offer(&rule, time, doc, &mut out);
+                }
             }
         }
+        self.count(&out);
         out
     }
 
     /// One supervised call: on failure, restart from the checkpoint, replay,
     /// retry once; quarantine if that fails or restarts are used up.
-    fn call(&mut self, i: usize, op: &Op) -> Option<Vec<AlertDocument>> {
+    fn call(&mut self, i: usize, op: &Op) -> Option<Vec<(i64, AlertDocument)>> {
         let policy = self.policy;
         let slot = &mut self.slots[i];
         if slot.quarantined {
