@@ -24,13 +24,15 @@ pub enum Command {
 Examples:
   trailguard run --asn-db target/asn/asn.mmdb examples/data
   zcat delivery.json.gz | trailguard run --asn-db asn.mmdb -o alerts.ndjson -
+  trailguard run --format ocsf --since 2026-04-01 -o findings.ndjson logs/
+  trailguard run --config trailguard.toml --report report.html
 
 Exit status: 0 the run completed and every record was read; 3 it completed
 but some records were rejected (the summary, --stats and --dead-letter say
 which, with file and position); 2 it completed but a rule kept failing and
 was quarantined; 1 it could not run (bad arguments, unreadable rule,
 configuration or ASN database), or --strict and a record was rejected.")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build or query the ASN database.
     #[command(subcommand)]
     Asn(AsnCommand),
@@ -51,6 +53,33 @@ Examples:
   trailguard gen --events 1000000 -o cloudtrail.ndjson       # + cloudtrail.ground-truth.json
   trailguard gen --format s3 --days 30 -o deliveries         # gzip S3 objects + deliveries.ground-truth.json")]
     Gen(GenArgs),
+    /// Check a configuration file: unknown keys, wrong types and rule
+    /// settings the rules refuse, each with its line and column.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Write a self-contained HTML page of alerts: per alert the identity's
+    /// calls by network over time, the alert's events highlighted.
+    #[command(after_help = "\
+Examples:
+  trailguard report alerts.ndjson --input logs/ -o report.html
+  trailguard report findings.ocsf.ndjson -o report.html     # without timelines
+
+Alerts in any --format are read. With --input (the CloudTrail the alerts
+came from), each alert shows its identity's calls by network from 7 days
+before the alert to 1 hour after.")]
+    Report(ReportArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "\
+Examples:
+  trailguard completions bash > /etc/bash_completion.d/trailguard
+  trailguard completions zsh > \"${fpath[1]}/_trailguard\"
+  trailguard completions fish > ~/.config/fish/completions/trailguard.fish")]
+    Completions(CompletionsArgs),
+    /// Write man pages (trailguard.1 and one per subcommand).
+    #[command(after_help = "\
+Example:
+  trailguard man -o /usr/local/share/man/man1 && man trailguard-run")]
+    Man(ManArgs),
     /// Measure throughput of every stage on generated input, side by side.
     #[command(after_help = "\
 Example:
@@ -61,6 +90,70 @@ component, the full pipeline on one thread and on all cores; plus peak
 memory. --json adds ratios.component_vs_native, ratios.pipeline_vs_parse and
 ratios.cores_scaling.")]
     Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a configuration file; exit status 1 if it has problems.
+    #[command(after_help = "\
+Examples:
+  trailguard config check trailguard.toml
+  trailguard config check --rules vendor/rules trailguard.toml
+
+Reports every unknown key, wrong type and invalid value with FILE:LINE:COL,
+and loads the rules to check that each accepts its [rules.ID] table.")]
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigCheckArgs {
+    #[command(flatten)]
+    pub rules: RulePaths,
+    /// The file to check.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Alerts file (NDJSON in any --format), or `-` for standard input.
+    #[arg(value_name = "ALERTS")]
+    pub alerts: PathBuf,
+    /// Where to write the page.
+    #[arg(short = 'o', long = "output", value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// The CloudTrail input the alerts came from, to draw each identity's
+    /// timeline (files or directories).
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// ASN database for the timelines' networks (default as for `run`).
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write the pages to.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+}
+
+/// How alerts are written (`run --format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertFormat {
+    /// Elastic Security alert documents (ECS and kibana.alert.* fields).
+    Ecs,
+    /// Elastic _bulk API requests: a create action, then the document.
+    ElasticBulk,
+    /// OCSF Detection Finding (class_uid 2004), as AWS Security Lake reads.
+    Ocsf,
 }
 
 /// Output shape of `gen`.
@@ -238,12 +331,31 @@ pub struct RunArgs {
     /// Default: target/asn/asn.mmdb next to the binary's directory.
     #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
     pub asn_db: Option<PathBuf>,
-    /// TOML configuration: `[run]` options and a `[rules.RULE-ID]` table per rule.
-    #[arg(long, value_name = "FILE")]
+    /// Configuration file (see trailguard.example.toml): input, output and
+    /// run options, limits, and a `[rules.RULE-ID]` table per rule. Flags
+    /// override it.
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Write alerts here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// How alerts are written. Default ecs.
+    #[arg(long, value_enum)]
+    pub format: Option<AlertFormat>,
+    /// The index `--format elastic-bulk` creates alerts in. Default
+    /// trailguard-alerts.
+    #[arg(long, value_name = "NAME")]
+    pub elastic_index: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339, or a date: midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// After the run, write an HTML report of the alerts (re-reads the
+    /// input for the timelines).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// How late (in event time) an event may arrive after newer ones and
     /// still be in time for the evaluations it belongs to. Default 15.
     #[arg(long, value_name = "MINUTES")]
@@ -270,19 +382,20 @@ pub struct RunArgs {
     pub stats: Option<PathBuf>,
     /// Drop an event whose eventID was seen within this many minutes of
     /// event time (the same record delivered twice); 0 keeps duplicates.
-    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
-    pub dedup_window: u32,
+    /// Default 60.
+    #[arg(long, value_name = "MINUTES")]
+    pub dedup_window: Option<u32>,
     /// Keep durable state here: checkpoints of every rule and of the input
     /// position. Run again with the same directory (and inputs) to resume
     /// after a crash or Ctrl-C; needs -o FILE.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Checkpoint after this many events.
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    pub checkpoint_events: u64,
-    /// Checkpoint after this many seconds.
-    #[arg(long, value_name = "S", default_value_t = 30)]
-    pub checkpoint_seconds: u64,
+    /// Checkpoint after this many events. Default 100000.
+    #[arg(long, value_name = "N")]
+    pub checkpoint_events: Option<u64>,
+    /// Checkpoint after this many seconds. Default 30.
+    #[arg(long, value_name = "S")]
+    pub checkpoint_seconds: Option<u64>,
     /// Keep watching the input directories and process new files as they
     /// appear, until interrupted (SIGINT/SIGTERM checkpoint and exit).
     #[arg(long)]
@@ -298,8 +411,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
     /// CloudTrail input: files, directories (read recursively in name
-    /// order), or `-` for standard input.
-    #[arg(value_name = "INPUT", required = true)]
+    /// order), or `-` for standard input. Default: [input] paths of the
+    /// configuration file.
+    #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -409,4 +523,39 @@ pub fn asn_lookup(args: LookupArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command's `--help` ends with examples.
+    #[test]
+    fn every_command_has_examples() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let subs: Vec<&clap::Command> = command
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .collect();
+            if subs.is_empty() || command.get_after_help().is_some() {
+                let help = command
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(path.to_owned());
+                }
+            }
+            for sub in subs {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut command = Cli::command();
+        command.build();
+        walk(&command, "trailguard", &mut missing);
+        assert_eq!(missing, Vec::<String>::new(), "commands without examples");
+    }
 }

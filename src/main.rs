@@ -4,12 +4,15 @@
 
 mod bench;
 mod cli;
+mod docs;
 mod generate;
 mod new_rule;
+mod report;
 mod rules;
 mod run;
 mod settings;
 mod signing;
+mod style;
 
 use std::process::ExitCode;
 
@@ -18,7 +21,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let result = match args.command {
-        cli::Command::Run(run_args) => run::run(run_args),
+        cli::Command::Run(run_args) => run::run(*run_args),
         cli::Command::Asn(cli::AsnCommand::Import(a)) => cli::asn_import(a),
         cli::Command::Asn(cli::AsnCommand::Lookup(a)) => cli::asn_lookup(a),
         cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
@@ -29,11 +32,15 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCommand::Keygen(a)) => signing::keygen(a),
         cli::Command::Rules(cli::RulesCommand::Sign(a)) => signing::sign(a),
         cli::Command::Rules(cli::RulesCommand::Verify(a)) => signing::verify(a),
+        cli::Command::Config(cli::ConfigCommand::Check(a)) => settings::check(a),
+        cli::Command::Report(a) => report::command(a),
+        cli::Command::Completions(a) => docs::completions(a),
+        cli::Command::Man(a) => docs::man(a),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trailguard: error: {e:#}");
+            anstream::eprintln!("trailguard: {}: {e:#}", style::error_label());
             ExitCode::from(run::EXIT_ERROR)
         }
     }

@@ -23,7 +23,9 @@ use trailguard_ingest::{
 
 use trailguard_host::trust::TrustPolicy;
 
-use crate::cli::{RunArgs, open_asn_db};
+use trailguard_format::Format;
+
+use crate::cli::{AlertFormat, RunArgs, open_asn_db};
 use crate::rules::{default_cache_dir, rule_files};
 use crate::settings::Settings;
 
@@ -42,6 +44,30 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
     };
+    let args = with_settings(args, &settings)?;
+    let format = alert_format(&args, &settings)?;
+    let time_range = (
+        args.since
+            .as_deref()
+            .map(parse_time_bound)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        args.until
+            .as_deref()
+            .map(parse_time_bound)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+    );
+    if let (Some(since), Some(until)) = time_range
+        && since >= until
+    {
+        bail!("--since must be before --until: nothing would be read");
+    }
+    if args.report.is_some() && args.inputs.iter().any(|p| p.as_os_str() == "-") {
+        bail!(
+            "--report reads the input a second time to draw timelines, and standard input cannot be read twice: write alerts with -o FILE, then run `trailguard report FILE --input ...`"
+        );
+    }
     let limits = settings.run.limits();
     let policy = settings.run.recovery();
     let lateness_minutes = args
@@ -92,6 +118,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 failed_at_load.push((rule, format!("{}: {call}: {message}", file.display())));
                 continue;
             }
+            Err(HostError::Config { rule, message }) => {
+                match settings.rule_problem(&rule, &message) {
+                    Some(problem) => bail!("{problem}"),
+                    None => bail!("rule {rule} rejected its configuration: {message}"),
+                }
+            }
             Err(e) => return Err(e.into()),
         };
         if detectors.iter().any(|d| d.info().id == rule.info().id) {
@@ -119,6 +151,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let normalizer = Normalizer::new(Some(&asn));
     let mut pipeline =
         Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000).with_policy(policy);
+    for (rule, suppression) in &settings.suppression {
+        pipeline = pipeline.with_suppression(rule, suppression.clone());
+    }
 
     // Durable state: resume where the last checkpoint was.
     let mut state_dir = match &args.state_dir {
@@ -139,13 +174,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(dir) = &state_dir {
         let (payload, warnings) = dir.load()?;
         for w in warnings {
-            eprintln!("trailguard: warning: {w}");
+            anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
         }
         if let Some(payload) = payload {
             let state: RunState = postcard::from_bytes(&payload)
                 .context("the checkpoint is from another version of trailguard; remove the state directory to start over")?;
             for w in pipeline.load_state(state.pipeline.clone())? {
-                eprintln!("trailguard: warning: {w}");
+                anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
             }
             saved = Some(state);
         }
@@ -163,13 +198,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let base_stats = saved.as_ref().map(|s| s.ingest.clone()).unwrap_or_default();
     let mut dedup = match saved.as_mut().and_then(|s| s.dedup.take()) {
         Some(d) => Some(d),
-        None => (args.dedup_window > 0)
-            .then(|| Deduplicator::new(i64::from(args.dedup_window) * 60_000)),
+        None => {
+            let window = args.dedup_window.unwrap_or(60);
+            (window > 0).then(|| Deduplicator::new(i64::from(window) * 60_000))
+        }
     };
     let mut sink = Sink::open(
         args.output.as_deref(),
         saved.as_ref().map(|s| s.output_bytes),
+        format,
+        args.report.is_some() && args.output.is_none(),
     )?;
+    let checkpoint_events = args.checkpoint_events.unwrap_or(100_000);
+    let checkpoint_seconds = args.checkpoint_seconds.unwrap_or(30);
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -205,6 +246,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     failed.get_or_insert(e);
                 }
                 for event in events {
+                    let t = event.timestamp_ms;
+                    if time_range.0.is_some_and(|since| t < since)
+                        || time_range.1.is_some_and(|until| t >= until)
+                    {
+                        stats.outside_time_range += 1;
+                        continue;
+                    }
                     if dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
                         stats.duplicates += 1;
                         continue;
@@ -239,8 +287,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 }
                 progress.update(stats, pipeline.stats().events);
                 let stopping = stop.load(Ordering::Relaxed);
-                let due = pipeline.stats().events - checkpointed_at.0 >= args.checkpoint_events
-                    || checkpointed_at.1.elapsed().as_secs() >= args.checkpoint_seconds;
+                let due = pipeline.stats().events - checkpointed_at.0 >= checkpoint_events
+                    || checkpointed_at.1.elapsed().as_secs() >= checkpoint_seconds;
                 if let Some(dir) = &mut state_dir
                     && (due || stopping)
                     && failed.is_none()
@@ -279,8 +327,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     "trailguard: reloaded rule {id} from {} (state carried over)",
                     file.display()
                 ),
-                Err(e) => eprintln!(
-                    "trailguard: warning: {} changed but was not reloaded, the running version goes on: {e}",
+                Err(e) => anstream::eprintln!(
+                    "trailguard: {}: {} changed but was not reloaded, the running version goes on: {e}",
+                    crate::style::warning_label(),
                     file.display()
                 ),
             }
@@ -322,9 +371,27 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         write_stats(path, &ingest, pipeline.stats(), &failed_at_load, elapsed)?;
     }
 
-    report(&ingest, pipeline.stats(), elapsed);
+    summary(&ingest, pipeline.stats(), elapsed);
+    if let Some(page) = &args.report {
+        let alerts = match &args.output {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the alerts back from {}", file.display())
+                })?;
+                trailguard_format::read_alerts(&text).with_context(|| {
+                    format!("cannot read the alerts back from {}", file.display())
+                })?
+            }
+            None => std::mem::take(&mut sink.kept),
+        };
+        crate::report::write(&alerts, &args.inputs, Some(&asn), page)?;
+        eprintln!("  report: {}", page.display());
+    }
     for (rule, failure) in &failed_at_load {
-        eprintln!("  rule {rule} QUARANTINED at load, it ran on no events: {failure}");
+        anstream::eprintln!(
+            "  rule {rule} {} at load, it ran on no events: {failure}",
+            crate::style::alarm("QUARANTINED")
+        );
     }
     let rejected = ingest.rejected_total() > 0;
     let rules_failed = !pipeline.stats().quarantined().is_empty() || !failed_at_load.is_empty();
@@ -484,12 +551,14 @@ fn write_stats(
         "rejected": ingest.rejected_total(),
         "rejected_by_reason": ingest.rejected,
         "duplicates": ingest.duplicates,
+        "outside_time_range": ingest.outside_time_range,
         "repaired_documents": ingest.repaired_documents,
         "without_asn": ingest.without_asn.values().sum::<u64>(),
         "without_asn_by_reason": ingest.without_asn,
         "events": pipeline.events,
         "late_events": pipeline.late_events,
         "alerts": pipeline.alerts,
+        "suppressed": pipeline.suppressed,
         "rule_failures": failures,
         "elapsed_seconds": secs,
         "peak_rss_bytes": peak_rss_bytes(),
@@ -546,25 +615,39 @@ impl Progress {
     }
 }
 
-/// Where alerts go: one JSON document per line.
+/// Where alerts go, in the chosen format.
 struct Sink {
     out: BufWriter<Box<dyn Write>>,
     name: String,
+    format: Format,
     /// Bytes written so far (for checkpoints).
     written: u64,
     file: Option<std::fs::File>,
+    /// Alerts kept for the report when they go to standard output.
+    keep: bool,
+    kept: Vec<AlertDocument>,
+    line: Vec<u8>,
 }
 
 impl Sink {
     /// Standard output, or a file: created afresh, or (resuming) cut back to
     /// `resume_at` bytes, dropping alerts written after the checkpoint.
-    fn open(path: Option<&Path>, resume_at: Option<u64>) -> Result<Sink> {
+    fn open(
+        path: Option<&Path>,
+        resume_at: Option<u64>,
+        format: Format,
+        keep: bool,
+    ) -> Result<Sink> {
         let Some(p) = path else {
             return Ok(Sink {
                 out: BufWriter::new(Box::new(std::io::stdout().lock())),
                 name: "standard output".into(),
+                format,
                 written: 0,
                 file: None,
+                keep,
+                kept: Vec::new(),
+                line: Vec::new(),
             });
         };
         let file = match resume_at {
@@ -591,19 +674,26 @@ impl Sink {
         Ok(Sink {
             out: BufWriter::new(Box::new(append)),
             name: p.display().to_string(),
+            format,
             written: resume_at.unwrap_or(0),
             file: Some(file),
+            keep,
+            kept: Vec::new(),
+            line: Vec::new(),
         })
     }
 
     fn write(&mut self, alerts: &[AlertDocument]) -> Result<()> {
         for alert in alerts {
-            let line = serde_json::to_vec(alert)?;
+            self.line.clear();
+            self.format.write(alert, &mut self.line);
             self.out
-                .write_all(&line)
-                .and_then(|()| self.out.write_all(b"\n"))
+                .write_all(&self.line)
                 .with_context(|| format!("cannot write alerts to {}", self.name))?;
-            self.written += line.len() as u64 + 1;
+            self.written += self.line.len() as u64;
+            if self.keep {
+                self.kept.push(alert.clone());
+            }
         }
         Ok(())
     }
@@ -629,9 +719,9 @@ fn counts(map: &trailguard_ingest::Counts) -> String {
 }
 
 /// The run's summary, on standard error.
-fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
+fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();
-    let mut err = std::io::stderr().lock();
+    let mut err = anstream::stderr().lock();
     let mut line = |s: String| {
         let _ = writeln!(err, "{s}");
     };
@@ -660,6 +750,12 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         "  duplicates dropped (same eventID): {}",
         ingest.duplicates
     ));
+    if ingest.outside_time_range > 0 {
+        line(format!(
+            "  outside --since/--until: {}",
+            ingest.outside_time_range
+        ));
+    }
     if ingest.repaired_documents > 0 {
         line(format!(
             "  documents repaired (not valid JSON as a whole; records read one by one): {}",
@@ -674,14 +770,19 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         pipeline.late_events
     ));
     for (rule, n) in &pipeline.alerts {
-        line(format!("  rule {rule}: {n} alert(s)"));
+        match pipeline.suppressed.get(rule) {
+            Some(merged) => line(format!(
+                "  rule {rule}: {n} alert(s) ({merged} more suppressed into them)"
+            )),
+            None => line(format!("  rule {rule}: {n} alert(s)")),
+        }
     }
     for f in &pipeline.failures {
         let what = match f.recovery {
             Recovery::Recovered => "restarted from its last checkpoint; the retry succeeded",
-            Recovery::Quarantined => {
-                "QUARANTINED: it gets no more events and its alerts are incomplete"
-            }
+            Recovery::Quarantined => &crate::style::alarm(
+                "QUARANTINED: it gets no more events and its alerts are incomplete",
+            ),
         };
         line(format!(
             "  rule {} failed in {} after {} events: {}\n    {what}",
@@ -724,4 +825,73 @@ fn report(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
             ingest.rejections.len()
         ));
     }
+}
+
+/// Fills what the command line left unset from the configuration file.
+fn with_settings(mut args: RunArgs, settings: &Settings) -> Result<RunArgs> {
+    if args.inputs.is_empty() {
+        args.inputs = settings.input.paths.clone().unwrap_or_default();
+    }
+    if args.inputs.is_empty() {
+        bail!(
+            "no input: name CloudTrail files or directories (or - for standard input), or set [input] paths in the configuration file"
+        );
+    }
+    if args.rules.rules.is_empty() {
+        args.rules.rules = settings.run.rules.clone().unwrap_or_default();
+    }
+    let or = |flag: &mut Option<PathBuf>, file: &Option<PathBuf>| {
+        if flag.is_none() {
+            flag.clone_from(file);
+        }
+    };
+    or(&mut args.asn_db, &settings.run.asn_db);
+    or(&mut args.output, &settings.output.path);
+    or(&mut args.report, &settings.output.report);
+    or(&mut args.stats, &settings.output.stats);
+    or(&mut args.dead_letter, &settings.input.dead_letter);
+    or(&mut args.state_dir, &settings.run.state_dir);
+    args.strict |= settings.input.strict.unwrap_or(false);
+    args.dedup_window = args.dedup_window.or(settings.input.dedup_window_minutes);
+    args.checkpoint_events = args.checkpoint_events.or(settings.run.checkpoint_events);
+    args.checkpoint_seconds = args.checkpoint_seconds.or(settings.run.checkpoint_seconds);
+    args.since = args
+        .since
+        .take()
+        .or_else(|| settings.input.since.as_ref().map(|t| t.text()));
+    args.until = args
+        .until
+        .take()
+        .or_else(|| settings.input.until.as_ref().map(|t| t.text()));
+    args.elastic_index = args
+        .elastic_index
+        .take()
+        .or_else(|| settings.output.elastic_index.clone());
+    Ok(args)
+}
+
+/// The alert format: the flag, the file's `[output] format`, or ECS.
+fn alert_format(args: &RunArgs, settings: &Settings) -> Result<Format> {
+    let mut format = match (args.format, &settings.output.format) {
+        (Some(AlertFormat::Ecs), _) => Format::Ecs,
+        (Some(AlertFormat::ElasticBulk), _) => "elastic-bulk".parse()?,
+        (Some(AlertFormat::Ocsf), _) => Format::Ocsf,
+        (None, Some(name)) => name.parse()?,
+        (None, None) => Format::Ecs,
+    };
+    if let (Format::ElasticBulk { index }, Some(name)) = (&mut format, &args.elastic_index) {
+        name.clone_into(index);
+    }
+    Ok(format)
+}
+
+/// `--since` / `--until`: an RFC 3339 time, or a date meaning midnight UTC;
+/// milliseconds since the Unix epoch.
+pub fn parse_time_bound(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    trailguard_format::parse_time_ms(text)
+        .or_else(|| trailguard_format::parse_time_ms(&format!("{text}T00:00:00Z")))
+        .ok_or_else(|| {
+            format!("`{text}` is not a time: write 2026-04-01 or 2026-04-01T12:00:00Z (RFC 3339)")
+        })
 }

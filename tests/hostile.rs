@@ -58,7 +58,7 @@ fn run(dir: &Path, mode: Option<&str>, extra_run_settings: &str) -> Outcome {
         code: out.status.code(),
         rule_a_lines: stdout
             .lines()
-            .filter(|l| l.contains("\"rule.id\":\"aws-sensitive-untrusted-asn\""))
+            .filter(|l| l.contains("\"kibana.alert.rule.rule_id\":\"aws-sensitive-untrusted-asn\""))
             .map(str::to_owned)
             .collect(),
         summary: stderr(&out),

@@ -35,14 +35,22 @@ fn stolen_ci_credentials_alert_once_at_the_next_hour() {
         format_timestamp_ms(scenario.alert_hour_ms())
     );
     assert_eq!(a["@timestamp"], "2026-04-22T10:00:00Z");
-    assert_eq!(a["rule.id"], "aws-sensitive-untrusted-asn");
     assert_eq!(
-        a["rule.name"],
+        a["kibana.alert.rule.rule_id"],
+        "aws-sensitive-untrusted-asn"
+    );
+    assert_eq!(
+        a["kibana.alert.rule.name"],
         "AWS Sensitive API Actions from Untrusted ASN"
     );
-    assert_eq!(a["severity"], "high");
-    assert_eq!(a["risk_score"], 73);
-    assert_eq!(a["threat.technique.id"], serde_json::json!(["T1078.004"]));
+    assert_eq!(a["kibana.alert.severity"], "high");
+    assert_eq!(a["kibana.alert.risk_score"], 73);
+    assert_eq!(a["threat.technique.id"], serde_json::json!(["T1078"]));
+    assert_eq!(
+        a["threat.technique.subtechnique.id"],
+        serde_json::json!(["T1078.004"])
+    );
+    assert_eq!(a["event.kind"], "signal");
     assert_eq!(a["user.name"], "ci-deploy");
     assert_eq!(a["aws.cloudtrail.user_identity.type"], "AssumedRole");
     assert_eq!(a["Esql.total_events_all_asns"], 302);
@@ -278,7 +286,10 @@ fn with_a_long_history_both_rules_alert() {
     let scenario = StolenCiCredentials::long_history();
     let (alerts, summary) = run_scenario(&scenario);
     let by_rule = |id: &str| -> Vec<&serde_json::Value> {
-        alerts.iter().filter(|a| a["rule.id"] == id).collect()
+        alerts
+            .iter()
+            .filter(|a| a["kibana.alert.rule.rule_id"] == id)
+            .collect()
     };
     let unusual = by_rule("aws-unusual-asn");
     assert_eq!(unusual.len(), 1, "{alerts:#?}");
@@ -287,8 +298,8 @@ fn with_a_long_history_both_rules_alert() {
         b["@timestamp"], "2026-04-22T09:30:00Z",
         "the attacker's first call"
     );
-    assert_eq!(b["severity"], "medium");
-    assert_eq!(b["risk_score"], 47);
+    assert_eq!(b["kibana.alert.severity"], "medium");
+    assert_eq!(b["kibana.alert.risk_score"], 47);
     assert_eq!(b["user.name"], "ci-deploy");
     assert_eq!(b["cloud.account.id"], "123456789012");
     assert_eq!(b["event.action"], "GetCallerIdentity");
@@ -323,7 +334,7 @@ fn ipv6_works_end_to_end() {
     let (alerts, _) = run_scenario(&scenario);
     let a: Vec<_> = alerts
         .iter()
-        .filter(|a| a["rule.id"] == "aws-sensitive-untrusted-asn")
+        .filter(|a| a["kibana.alert.rule.rule_id"] == "aws-sensitive-untrusted-asn")
         .collect();
     assert_eq!(a.len(), 1, "{alerts:#?}");
     assert_eq!(
@@ -371,7 +382,7 @@ fn generated_attacks_are_caught_as_the_ground_truth_says() {
     for rule in ["aws-sensitive-untrusted-asn", "aws-unusual-asn"] {
         let mut got: Vec<(String, String)> = alerts
             .iter()
-            .filter(|a| a["rule.id"] == rule)
+            .filter(|a| a["kibana.alert.rule.rule_id"] == rule)
             .map(|a| {
                 (
                     a["user.name"].as_str().unwrap_or_default().to_owned(),

@@ -64,3 +64,34 @@ pub fn alerts(output: &Output) -> Vec<serde_json::Value> {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// `trailguard gen` into `dir/gen` (gzip S3 objects, 14 days, seed 7);
+/// returns the directory and the ground truth (one entry per attack).
+pub fn generate(dir: &Path, events: u32, attacks: u32) -> (PathBuf, Vec<serde_json::Value>) {
+    let out = trailguard(dir)
+        .args(["gen", "--format", "s3", "--days", "14", "--seed", "7"])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--attacks",
+            &attacks.to_string(),
+        ])
+        .arg("-o")
+        .arg(dir.join("gen"))
+        .output()
+        .expect("trailguard gen runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let truth: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("gen.ground-truth.json")).expect("ground truth"),
+    )
+    .expect("ground truth is JSON");
+    let episodes = truth.as_array().expect("a list of episodes").clone();
+    (dir.join("gen"), episodes)
+}
+
+/// The JSON documents of an NDJSON text.
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}

@@ -241,6 +241,17 @@ fn asn(root: &Path) -> Result<PathBuf> {
 }
 
 fn test(root: &Path) -> Result<()> {
+    // The report tests render pages in a real headless browser.
+    ensure!(
+        [
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome"
+        ]
+        .iter()
+        .any(|p| Path::new(p).is_file()),
+        "the tests need a headless Chromium to render the HTML report: `sudo apt-get install chromium` (.ci/run does it)"
+    );
     run(cargo()
         .current_dir(root)
         .args(["fmt", "--all", "--", "--check"]))?;
@@ -368,6 +379,7 @@ fn demo(root: &Path) -> Result<()> {
     );
     inputs.push(generated);
     let out = root.join("target/demo/alerts.ndjson");
+    let report = root.join("target/demo/report.html");
     let mut trailguard = Command::new(root.join("target/release/trailguard"));
     trailguard
         .arg("run")
@@ -375,6 +387,8 @@ fn demo(root: &Path) -> Result<()> {
         .arg(&mmdb)
         .arg("-o")
         .arg(&out)
+        .arg("--report")
+        .arg(&report)
         .args(&inputs);
     let status = trailguard
         .status()
@@ -386,5 +400,9 @@ fn demo(root: &Path) -> Result<()> {
     );
     println!("\nalerts written to {}:", out.display());
     print!("{}", std::fs::read_to_string(&out)?);
+    println!(
+        "\nthe same alerts as a page, with each identity's timeline: {}",
+        report.display()
+    );
     Ok(())
 }

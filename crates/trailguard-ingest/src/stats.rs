@@ -125,6 +125,9 @@ pub struct IngestStats {
     /// Events dropped because an event with the same `eventID` was seen
     /// within the deduplication window.
     pub duplicates: u64,
+    /// Events left out because their time is outside the run's
+    /// `--since` / `--until` range.
+    pub outside_time_range: u64,
     /// Keep each rejection's fragment in [`IngestStats::dead_letters`].
     #[serde(skip)]
     pub keep_fragments: bool,
