@@ -48,9 +48,24 @@ fn run(
     state: Option<&Path>,
     abort_after: Option<u64>,
 ) -> Output {
+    run_with(dir, input, out, state, abort_after, None)
+}
+
+fn run_with(
+    dir: &Path,
+    input: &Path,
+    out: &Path,
+    state: Option<&Path>,
+    abort_after: Option<u64>,
+    config: Option<&Path>,
+) -> Output {
     let mut cmd = trailguard(dir);
-    cmd.arg("run")
-        .arg("--rules")
+    if let Some(config) = config {
+        cmd.arg("run").arg("--config").arg(config);
+    } else {
+        cmd.arg("run");
+    }
+    cmd.arg("--rules")
         .arg(modules_dir())
         .arg("--asn-db")
         .arg(fixture_mmdb())
@@ -152,6 +167,51 @@ fn killed_and_restarted_runs_end_with_the_same_alerts() {
             stderr(&again)
         );
         assert_eq!(lines(&output), expected);
+    }
+}
+
+/// Open suppression groups are part of the checkpoint: a run killed while
+/// alerts are held still ends with the same merged alerts.
+#[test]
+fn suppression_groups_survive_a_kill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = input(d);
+    let config = d.join("trailguard.toml");
+    std::fs::write(
+        &config,
+        "[rules.aws-unusual-asn.alert_suppression]\ngroup_by = [\"cloud.account.id\"]\nduration_minutes = 4320\n",
+    )
+    .expect("write");
+    let clean = d.join("clean.ndjson");
+    let out = run_with(d, &input, &clean, None, None, Some(&config));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = lines(&clean);
+    let merged: Vec<&String> = expected
+        .iter()
+        .filter(|l| l.contains("\"kibana.alert.suppression.docs_count\":2"))
+        .collect();
+    assert_eq!(
+        merged.len(),
+        1,
+        "the three attacks' alerts are one: {expected:#?}"
+    );
+    // Kill points after the first attack (the group is open) and later.
+    for (i, kill_at) in [2222, 2900, 3700].into_iter().enumerate() {
+        let state = d.join(format!("state-{i}"));
+        let output = d.join(format!("out-{i}.ndjson"));
+        let killed = run_with(
+            d,
+            &input,
+            &output,
+            Some(&state),
+            Some(kill_at),
+            Some(&config),
+        );
+        assert_eq!(killed.status.code(), None, "{}", stderr(&killed));
+        let resumed = run_with(d, &input, &output, Some(&state), None, Some(&config));
+        assert!(resumed.status.success(), "{}", stderr(&resumed));
+        assert_eq!(lines(&output), expected, "killed after {kill_at} events");
     }
 }
 
