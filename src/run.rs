@@ -13,12 +13,11 @@ use trailguard_host::checkpoint::StateDir;
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
-    AlertDocument, Detector, HostError, Pipeline, PipelineState, PipelineStats, Recovery, Runtime,
+    AlertDocument, Engine, EngineOptions, EngineState, HostError, PipelineStats, Recovery, Runtime,
     RuntimeOptions,
 };
 use trailguard_ingest::{
-    Deduplicator, IngestStats, NormalizedEvent, Normalizer, ReadOptions, Rejection, Resume,
-    expand_inputs, read_sources,
+    IngestStats, Normalizer, ReadOptions, Rejection, Resume, expand_inputs, read_sources,
 };
 
 use trailguard_host::trust::TrustPolicy;
@@ -89,16 +88,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         epoch_interruption: true,
     })?;
 
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
     // (file, content hash) of each loaded rule, to notice replaced modules.
     let mut loaded: Vec<(PathBuf, String)> = Vec::new();
-    // A rule whose constructor traps is a broken rule, not a broken run: it
-    // is left out and reported; the others run.
-    let mut failed_at_load = Vec::new();
     let trust = match (&args.trust, args.require_signed) {
         (Some(path), true) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
         _ => None,
     };
+    let mut compiled = Vec::new();
     for file in rule_files(&args.rules.rules)? {
         if let Some(policy) = &trust {
             policy.verify(&file).map_err(|reason| {
@@ -108,52 +104,40 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 )
             })?;
         }
-        let rule = match runtime.load_rule(&file, |info| settings.rule_config(&info.id)) {
-            Ok(rule) => rule,
-            Err(HostError::Rule {
-                rule,
-                call,
-                message,
-            }) => {
-                failed_at_load.push((rule, format!("{}: {call}: {message}", file.display())));
-                continue;
-            }
-            Err(HostError::Config { rule, message }) => {
-                match settings.rule_problem(&rule, &message) {
-                    Some(problem) => bail!("{problem}"),
-                    None => bail!("rule {rule} rejected its configuration: {message}"),
-                }
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if detectors.iter().any(|d| d.info().id == rule.info().id) {
-            bail!(
-                "two rules with id {} (second: {}); pass each rule once",
-                rule.info().id,
-                file.display()
-            );
-        }
-        loaded.push((file.clone(), file_digest(&file)));
-        detectors.push(Box::new(rule));
+        let rule = runtime.compile_rule(&file)?;
+        loaded.push((file, rule.digest().to_owned()));
+        compiled.push(rule);
     }
-    for id in settings.rules.keys() {
-        let failed = failed_at_load.iter().any(|(rule, _)| rule == id);
-        if !failed && !detectors.iter().any(|d| &d.info().id == id) {
-            let loaded: Vec<&str> = detectors.iter().map(|d| d.info().id.as_str()).collect();
-            bail!(
-                "config has [rules.{id}], but no loaded rule has that id (loaded: {})",
-                loaded.join(", ")
-            );
-        }
-    }
+    let mut options = EngineOptions::default();
+    options.rule_configs = settings.rule_configs();
+    options.suppression = settings.suppression.clone();
+    options.recovery = policy;
+    options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;
+    options.batch_size = batch_size;
+    options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
+    // A rule whose constructor traps is a broken rule, not a broken run: it
+    // is left out and reported; the others run.
+    let mut engine = match Engine::new(&runtime, &compiled, options) {
+        Ok(engine) => engine,
+        Err(HostError::Config { rule, message }) => match settings.rule_problem(&rule, &message) {
+            Some(problem) => bail!("{problem}"),
+            None => bail!("rule {rule} rejected its configuration: {message}"),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let failed_at_load: Vec<(String, String)> = engine
+        .failed_at_load()
+        .iter()
+        .map(|f| {
+            (
+                f.rule.clone(),
+                format!("{}: {}", f.file.display(), f.message),
+            )
+        })
+        .collect();
 
     let asn = open_asn_db(args.asn_db.clone())?;
     let normalizer = Normalizer::new(Some(&asn));
-    let mut pipeline =
-        Pipeline::new(detectors, i64::from(lateness_minutes) * 60_000).with_policy(policy);
-    for (rule, suppression) in &settings.suppression {
-        pipeline = pipeline.with_suppression(rule, suppression.clone());
-    }
 
     // Durable state: resume where the last checkpoint was.
     let mut state_dir = match &args.state_dir {
@@ -179,7 +163,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         if let Some(payload) = payload {
             let state: RunState = postcard::from_bytes(&payload)
                 .context("the checkpoint is from another version of trailguard; remove the state directory to start over")?;
-            for w in pipeline.load_state(state.pipeline.clone())? {
+            for w in engine.load_state(state.engine.clone())? {
                 anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
             }
             saved = Some(state);
@@ -196,13 +180,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         .map(|s| s.position.clone())
         .unwrap_or_default();
     let base_stats = saved.as_ref().map(|s| s.ingest.clone()).unwrap_or_default();
-    let mut dedup = match saved.as_mut().and_then(|s| s.dedup.take()) {
-        Some(d) => Some(d),
-        None => {
-            let window = args.dedup_window.unwrap_or(60);
-            (window > 0).then(|| Deduplicator::new(i64::from(window) * 60_000))
-        }
-    };
     let mut sink = Sink::open(
         args.output.as_deref(),
         saved.as_ref().map(|s| s.output_bytes),
@@ -217,7 +194,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let abort_after: Option<u64> = std::env::var(ABORT_HOOK).ok().and_then(|v| v.parse().ok());
-    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(batch_size);
     let mut dead_letter = match &args.dead_letter {
         Some(path) => Some(DeadLetter::create(path)?),
         None => None,
@@ -227,7 +203,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ..ReadOptions::default()
     };
     let mut failed = None;
-    let mut checkpointed_at = (pipeline.stats().events, Instant::now());
+    let mut checkpointed_at = (engine.stats().events, Instant::now());
     let mut ingest = base_stats;
     loop {
         let sources = expand_inputs(&args.inputs)?;
@@ -253,52 +229,33 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                         stats.outside_time_range += 1;
                         continue;
                     }
-                    if dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
-                        stats.duplicates += 1;
-                        continue;
-                    }
-                    batch.push(event);
-                    if batch.len() >= batch_size {
-                        push(
-                            &mut pipeline,
-                            &mut batch,
-                            &mut sink,
-                            &mut failed,
-                            abort_after,
-                        );
-                    }
+                    let alerts = engine.push(event);
+                    emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
                 }
                 // Batches end at piece boundaries too, so a resumed run cuts
                 // them exactly as an uninterrupted one.
-                if !batch.is_empty() {
-                    push(
-                        &mut pipeline,
-                        &mut batch,
-                        &mut sink,
-                        &mut failed,
-                        abort_after,
-                    );
-                }
+                let alerts = engine.flush();
+                emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
+                stats.duplicates = engine.duplicates();
                 if piece.last {
                     resume.done.insert(piece.file);
                     resume.current = None;
                 } else {
                     resume.current = Some((piece.file, piece.index + 1));
                 }
-                progress.update(stats, pipeline.stats().events);
+                progress.update(stats, engine.stats().events);
                 let stopping = stop.load(Ordering::Relaxed);
-                let due = pipeline.stats().events - checkpointed_at.0 >= checkpoint_events
+                let due = engine.stats().events - checkpointed_at.0 >= checkpoint_events
                     || checkpointed_at.1.elapsed().as_secs() >= checkpoint_seconds;
                 if let Some(dir) = &mut state_dir
                     && (due || stopping)
                     && failed.is_none()
                 {
-                    let state =
-                        RunState::capture(&mut pipeline, &resume, &mut sink, stats, &dedup, false);
+                    let state = RunState::capture(&mut engine, &resume, &mut sink, stats, false);
                     if let Err(e) = state.and_then(|s| save(dir, &s)) {
                         failed.get_or_insert(e);
                     }
-                    checkpointed_at = (pipeline.stats().events, Instant::now());
+                    checkpointed_at = (engine.stats().events, Instant::now());
                 }
                 !stopping && failed.is_none()
             },
@@ -317,11 +274,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
             *digest = now;
             let result = runtime
-                .load_rule(file, |info| settings.rule_config(&info.id))
-                .and_then(|rule| {
-                    let id = rule.info().id.clone();
-                    pipeline.replace_rule(Box::new(rule)).map(|()| id)
-                });
+                .compile_rule(file)
+                .and_then(|rule| engine.reload(&runtime, &rule));
             match result {
                 Ok(id) => eprintln!(
                     "trailguard: reloaded rule {id} from {} (state carried over)",
@@ -341,14 +295,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if stop.load(Ordering::Relaxed) {
         // At a piece boundary: everything so far goes into the checkpoint.
         if let Some(dir) = &mut state_dir {
-            let state =
-                RunState::capture(&mut pipeline, &resume, &mut sink, &ingest, &dedup, false)?;
+            let state = RunState::capture(&mut engine, &resume, &mut sink, &ingest, false)?;
             save(dir, &state)?;
         }
         sink.flush()?;
         eprintln!(
             "trailguard: interrupted after {} events{}",
-            pipeline.stats().events,
+            engine.stats().events,
             if state_dir.is_some() {
                 "; checkpoint written: run again with the same --state-dir to resume"
             } else {
@@ -357,9 +310,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    sink.write(&pipeline.finish())?;
+    sink.write(&engine.finish())?;
     if let Some(dir) = &mut state_dir {
-        let state = RunState::capture(&mut pipeline, &resume, &mut sink, &ingest, &dedup, true)?;
+        let state = RunState::capture(&mut engine, &resume, &mut sink, &ingest, true)?;
         save(dir, &state)?;
     }
     sink.flush()?;
@@ -368,10 +321,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     if let Some(path) = &args.stats {
-        write_stats(path, &ingest, pipeline.stats(), &failed_at_load, elapsed)?;
+        write_stats(path, &ingest, engine.stats(), &failed_at_load, elapsed)?;
     }
 
-    summary(&ingest, pipeline.stats(), elapsed);
+    summary(&ingest, engine.stats(), elapsed);
     if let Some(page) = &args.report {
         let alerts = match &args.output {
             Some(file) => {
@@ -394,7 +347,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         );
     }
     let rejected = ingest.rejected_total() > 0;
-    let rules_failed = !pipeline.stats().quarantined().is_empty() || !failed_at_load.is_empty();
+    let rules_failed = !engine.stats().quarantined().is_empty() || !failed_at_load.is_empty();
     Ok(ExitCode::from(if args.strict && rejected {
         eprintln!(
             "trailguard: --strict: {} record(s) rejected",
@@ -422,19 +375,19 @@ fn file_digest(path: &Path) -> String {
 /// events have reached the rules.
 const ABORT_HOOK: &str = "TRAILGUARD_TEST_ABORT_AFTER_EVENTS";
 
-/// Pushes the batch to the pipeline and writes the alerts.
-fn push(
-    pipeline: &mut Pipeline,
-    batch: &mut Vec<NormalizedEvent>,
+/// Writes alerts (remembering the first failure), and aborts when the test
+/// hook says so.
+fn emit(
+    engine: &Engine,
+    alerts: &[AlertDocument],
     sink: &mut Sink,
     failed: &mut Option<anyhow::Error>,
     abort_after: Option<u64>,
 ) {
-    let full = std::mem::take(batch);
-    if let Err(e) = sink.write(&pipeline.push(full)) {
+    if let Err(e) = sink.write(alerts) {
         failed.get_or_insert(e);
     }
-    if abort_after.is_some_and(|n| pipeline.stats().events >= n) {
+    if abort_after.is_some_and(|n| engine.stats().events >= n) {
         std::process::abort();
     }
 }
@@ -446,29 +399,28 @@ struct RunState {
     position: Resume,
     output_bytes: u64,
     finished: bool,
-    pipeline: PipelineState,
+    engine: EngineState,
     ingest: IngestStats,
-    dedup: Option<Deduplicator>,
 }
 
 impl RunState {
     fn capture(
-        pipeline: &mut Pipeline,
+        engine: &mut Engine,
         position: &Resume,
         sink: &mut Sink,
         ingest: &IngestStats,
-        dedup: &Option<Deduplicator>,
         finished: bool,
     ) -> Result<RunState> {
+        let (alerts, state) = engine.checkpoint();
+        sink.write(&alerts)?;
         // Everything emitted so far is durable before the checkpoint says so.
         let output_bytes = sink.flush()?;
         Ok(RunState {
             position: position.clone(),
             output_bytes,
             finished,
-            pipeline: pipeline.save_state(),
+            engine: state,
             ingest: ingest.clone(),
-            dedup: dedup.clone(),
         })
     }
 }

@@ -327,6 +327,14 @@ impl Settings {
         }
     }
 
+    /// Rule id → its JSON configuration, for every `[rules.ID]` table.
+    pub fn rule_configs(&self) -> BTreeMap<String, String> {
+        self.rules
+            .keys()
+            .map(|id| (id.clone(), self.rule_config(id)))
+            .collect()
+    }
+
     /// The JSON configuration for a rule (empty: its defaults).
     pub fn rule_config(&self, rule_id: &str) -> String {
         self.rules

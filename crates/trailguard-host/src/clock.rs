@@ -33,6 +33,13 @@ impl Watermark {
         self.announced_ms.is_some_and(|w| timestamp_ms < w)
     }
 
+    /// Event time has reached `timestamp_ms` elsewhere (a producer's
+    /// progress, for a source that has no events of its own for a while):
+    /// moves the newest time like an event would, without an event.
+    pub fn note_progress(&mut self, timestamp_ms: i64) {
+        self.newest_ms = Some(self.newest_ms.map_or(timestamp_ms, |n| n.max(timestamp_ms)));
+    }
+
     /// The watermark to announce if it moved since the last announcement.
     pub fn advance(&mut self) -> Option<i64> {
         let current = self.newest_ms?.saturating_sub(self.allowed_lateness_ms);

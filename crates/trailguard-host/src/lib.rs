@@ -23,6 +23,7 @@ pub mod checkpoint;
 mod clock;
 mod component;
 mod encode;
+mod engine;
 mod inspect;
 mod native;
 mod pipeline;
@@ -34,12 +35,13 @@ pub mod trust;
 pub use clock::Watermark;
 pub use component::ComponentRule;
 pub use encode::BatchEncoder;
+pub use engine::{Engine, EngineOptions, EngineState, LoadFailure};
 pub use inspect::ComponentReport;
 pub use native::NativeRule;
 pub use pipeline::{
     Pipeline, PipelineState, PipelineStats, Recovery, RecoveryPolicy, RuleFailure, SavedRule,
 };
-pub use runtime::{Limits, Runtime, RuntimeOptions};
+pub use runtime::{CompiledRule, Limits, Runtime, RuntimeOptions};
 pub use suppress::{Suppression, Suppressor};
 pub use trailguard_format::{AlertDocument, field};
 pub use trailguard_rule_sdk::{RuleInfo, Severity};
@@ -56,7 +58,7 @@ pub(crate) mod bindings {
 }
 
 /// One running rule, sandboxed or native.
-pub trait Detector {
+pub trait Detector: Send {
     /// What the rule is.
     fn info(&self) -> &RuleInfo;
 

@@ -37,7 +37,7 @@ impl<R: Rule> NativeRule<R> {
     }
 }
 
-impl<R: Rule> Detector for NativeRule<R> {
+impl<R: Rule + Send> Detector for NativeRule<R> {
     fn info(&self) -> &RuleInfo {
         &self.info
     }

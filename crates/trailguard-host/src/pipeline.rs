@@ -12,7 +12,9 @@ use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::Alert;
 
 use crate::alert::document;
-use crate::{AlertDocument, Detector, HostError, Suppression, Suppressor, Watermark, field};
+use crate::{
+    AlertDocument, Detector, HostError, RuleInfo, Suppression, Suppressor, Watermark, field,
+};
 
 /// How the pipeline recovers a failing rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +271,18 @@ impl Pipeline {
         out
     }
 
+    /// Event time has reached `timestamp_ms` without events here (see
+    /// [`Watermark::note_progress`]): announces the watermark if it moved.
+    pub fn note_progress(&mut self, timestamp_ms: i64) -> Vec<AlertDocument> {
+        self.watermark.note_progress(timestamp_ms);
+        let mut out = Vec::new();
+        if let Some(w) = self.watermark.advance() {
+            out.extend(self.call_all(&Op::Advance(w)));
+            self.close_suppression(w, &mut out);
+        }
+        out
+    }
+
     /// The input has ended: every remaining evaluation runs.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
         let mut out = self.call_all(&Op::Advance(i64::MAX));
@@ -299,6 +313,11 @@ impl Pipeline {
                 *self.stats.suppressed.entry(rule.to_owned()).or_default() += n;
             }
         }
+    }
+
+    /// The rules, in the order they are fed.
+    pub fn rules(&self) -> Vec<&RuleInfo> {
+        self.slots.iter().map(|s| s.detector.info()).collect()
     }
 
     /// The counters so far.

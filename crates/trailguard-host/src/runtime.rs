@@ -75,6 +75,35 @@ pub struct RuntimeOptions {
     pub epoch_interruption: bool,
 }
 
+/// A rule component, compiled and checked against the contract.
+#[derive(Clone)]
+pub struct CompiledRule {
+    path: PathBuf,
+    component: Component,
+    digest: String,
+}
+
+impl std::fmt::Debug for CompiledRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledRule")
+            .field("path", &self.path)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl CompiledRule {
+    /// The file it was compiled from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// SHA-256 (hex) of the file's bytes when compiled.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
@@ -176,9 +205,37 @@ impl Runtime {
         path: &Path,
         config: impl FnOnce(&RuleInfo) -> String,
     ) -> Result<ComponentRule, HostError> {
+        let rule = self.compile_rule(path)?;
+        self.instantiate(&rule, config)
+    }
+
+    /// Compiles and checks a rule component once, to create any number of
+    /// detectors from it with [`Runtime::instantiate`] (one per Kafka
+    /// partition, say).
+    pub fn compile_rule(&self, path: &Path) -> Result<CompiledRule, HostError> {
         let component = self.compile(path)?;
         check_contract(&self.engine, &component, path)?;
-        ComponentRule::instantiate(self, &component, path, config)
+        let digest = std::fs::read(path)
+            .map(|bytes| format!("{:x}", Sha256::digest(bytes)))
+            .map_err(|source| HostError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(CompiledRule {
+            path: path.to_owned(),
+            component,
+            digest,
+        })
+    }
+
+    /// A new detector (fresh state) of a compiled rule; `config` as for
+    /// [`Runtime::load_rule`].
+    pub fn instantiate(
+        &self,
+        rule: &CompiledRule,
+        config: impl FnOnce(&RuleInfo) -> String,
+    ) -> Result<ComponentRule, HostError> {
+        ComponentRule::instantiate(self, &rule.component, &rule.path, config)
     }
 
     /// Compiles a component, or loads its compiled form from the cache.

@@ -81,7 +81,7 @@ fn run(
 /// rule `R` natively and through the component at `component`, both with
 /// `config`, and panics with both alert lists if they differ. Returns the
 /// alerts.
-pub fn assert_component_agrees<R: Rule + 'static>(
+pub fn assert_component_agrees<R: Rule + Send + 'static>(
     component: &std::path::Path,
     config: &str,
     events: &[NormalizedEvent],

@@ -97,9 +97,97 @@ impl Normalizer<'_> {
     }
 }
 
+impl NormalizedEvent {
+    /// The event as a flat ECS document (dotted names, absent fields left
+    /// out), which [`crate::decode_bytes`] reads back into the same event
+    /// without looking the source AS up again: the form `trailguard
+    /// publish` sends over Kafka.
+    pub fn to_ecs(&self) -> Value {
+        let mut doc = serde_json::Map::new();
+        doc.insert(
+            "@timestamp".into(),
+            trailguard_rule_sdk::format_timestamp_ms(self.timestamp_ms).into(),
+        );
+        let outcome = match self.outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        };
+        doc.insert("event.outcome".into(), outcome.into());
+        for (key, value) in [
+            ("event.id", &self.event_id),
+            ("event.action", &self.event_action),
+            ("event.provider", &self.event_provider),
+            ("cloud.region", &self.cloud_region),
+            ("cloud.account.id", &self.cloud_account_id),
+            ("user.name", &self.user_name),
+            ("aws.cloudtrail.user_identity.type", &self.identity_type),
+            ("aws.cloudtrail.user_identity.arn", &self.identity_arn),
+            ("source.address", &self.source_address),
+            ("source.ip", &self.source_ip),
+            ("source.as.organization.name", &self.source_as_organization),
+            ("user_agent.original", &self.user_agent),
+            ("aws.cloudtrail.error_code", &self.error_code),
+            ("user.changes.name", &self.user_changes_name),
+        ] {
+            if let Some(v) = value {
+                doc.insert(key.into(), v.clone().into());
+            }
+        }
+        if let Some(n) = self.source_as_number {
+            doc.insert("source.as.number".into(), n.into());
+        }
+        Value::Object(doc)
+    }
+
+    /// Reads back a document written by [`NormalizedEvent::to_ecs`] (or any
+    /// flat or nested ECS document), keeping its source AS as given.
+    pub fn from_ecs(doc: &Value) -> Result<NormalizedEvent, RejectReason> {
+        Normalizer::new(None).normalize_ecs(doc).map(|(e, _)| e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_survives_the_trip_through_ecs() {
+        let mut e = NormalizedEvent::at(1_776_850_200_123);
+        e.event_id = Some("e1".into());
+        e.event_action = Some("GetCallerIdentity".into());
+        e.user_name = Some("ci".into());
+        e.identity_type = Some("AssumedRole".into());
+        e.source_address = Some("73.162.41.17".into());
+        e.source_ip = Some("73.162.41.17".into());
+        e.source_as_number = Some(7922);
+        e.source_as_organization = Some("Comcast".into());
+        e.error_code = Some("AccessDenied".into());
+        e.outcome = Outcome::Failure;
+        let mut junk = NormalizedEvent::at(0);
+        junk.event_action = Some("RunInstances".into());
+        junk.source_address = Some("ec2.amazonaws.com".into());
+        for event in [e, junk, NormalizedEvent::at(5)] {
+            let doc = event.to_ecs();
+            assert_eq!(NormalizedEvent::from_ecs(&doc), Ok(event.clone()), "{doc}");
+            // The decoder takes it as ECS too.
+            let text = doc.to_string();
+            let mut stats = crate::IngestStats::default();
+            let mut back = Vec::new();
+            crate::decode_bytes(
+                "t",
+                text.as_bytes(),
+                &Normalizer::new(None),
+                &mut stats,
+                &mut |e| {
+                    back.push(e);
+                },
+            );
+            if event.event_action.is_some() {
+                assert_eq!(back, vec![event], "{text}");
+            }
+        }
+    }
 
     #[test]
     fn nested_dotted_and_mixed_paths() {
