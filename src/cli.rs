@@ -26,6 +26,7 @@ Examples:
   zcat delivery.json.gz | trailguard run --asn-db asn.mmdb -o alerts.ndjson -
   trailguard run --format ocsf --since 2026-04-01 -o findings.ndjson logs/
   trailguard run --config trailguard.toml --report report.html
+  trailguard run --kafka-brokers localhost:9092 --topic cloudtrail --group detect -o alerts.ndjson
 
 Exit status: 0 the run completed and every record was read; 3 it completed
 but some records were rejected (the summary, --stats and --dead-letter say
@@ -53,6 +54,18 @@ Examples:
   trailguard gen --events 1000000 -o cloudtrail.ndjson       # + cloudtrail.ground-truth.json
   trailguard gen --format s3 --days 30 -o deliveries         # gzip S3 objects + deliveries.ground-truth.json")]
     Gen(GenArgs),
+    /// Publish CloudTrail to Kafka: one message per normalized, enriched
+    /// event, keyed by identity, for `run --kafka-brokers` workers.
+    #[command(after_help = "\
+Examples:
+  trailguard publish --brokers localhost:9092 --topic cloudtrail --partitions 6 logs/
+  zcat delivery.json.gz | trailguard publish --brokers b1:9092 --topic cloudtrail --no-end -
+
+Each event becomes a flat ECS JSON message keyed by user.name and identity
+type (Java-compatible murmur2 partitioning), timestamped with its event
+time. At the end every partition gets the newest event time and, unless
+--no-end, an end-of-input marker. See docs/scaling.md.")]
+    Publish(PublishArgs),
     /// Check a configuration file: unknown keys, wrong types and rule
     /// settings the rules refuse, each with its line and column.
     #[command(subcommand)]
@@ -90,6 +103,29 @@ component, the full pipeline on one thread and on all cores; plus peak
 memory. --json adds ratios.component_vs_native, ratios.pipeline_vs_parse and
 ratios.cores_scaling.")]
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Kafka bootstrap servers, `host:port[,host:port...]`.
+    #[arg(long, value_name = "BROKERS", env = "TRAILGUARD_KAFKA_BROKERS")]
+    pub brokers: String,
+    /// The topic to publish to.
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: String,
+    /// Create the topic with this many partitions if it does not exist.
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<i32>,
+    /// More input will follow: send the newest event time but not the
+    /// end-of-input marker.
+    #[arg(long)]
+    pub no_end: bool,
+    /// ASN database (default as for `run`).
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
+    pub asn_db: Option<PathBuf>,
+    /// CloudTrail input: files, directories, or `-` for standard input.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,6 +446,30 @@ pub struct RunArgs {
     /// Trust policy (TOML) listing publishers' public keys and pinned digests.
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
+    /// Run as a Kafka worker instead of reading files: join consumer group
+    /// --group on --topic at these brokers (see docs/scaling.md).
+    #[arg(long, value_name = "BROKERS", env = "TRAILGUARD_KAFKA_BROKERS", requires_all = ["topic", "group"])]
+    pub kafka_brokers: Option<String>,
+    /// The topic `trailguard publish` writes to.
+    #[arg(long, value_name = "TOPIC", requires = "kafka_brokers")]
+    pub topic: Option<String>,
+    /// The consumer group of the workers.
+    #[arg(long, value_name = "GROUP", requires = "kafka_brokers")]
+    pub group: Option<String>,
+    /// Write alerts to this topic (keyed by alert id) instead of -o/stdout.
+    #[arg(long, value_name = "TOPIC", requires = "kafka_brokers")]
+    pub alerts_topic: Option<String>,
+    /// Where partition checkpoints go. Default TOPIC.trailguard-state.
+    #[arg(long, value_name = "TOPIC", requires = "kafka_brokers")]
+    pub state_topic: Option<String>,
+    /// Kafka session timeout: how soon a dead worker's partitions move.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 10_000,
+        requires = "kafka_brokers"
+    )]
+    pub session_timeout_ms: u64,
     /// CloudTrail input: files, directories (read recursively in name
     /// order), or `-` for standard input. Default: [input] paths of the
     /// configuration file.

@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod docs;
 mod generate;
+mod kafka;
 mod new_rule;
 mod report;
 mod rules;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Rules(cli::RulesCommand::Verify(a)) => signing::verify(a),
         cli::Command::Config(cli::ConfigCommand::Check(a)) => settings::check(a),
         cli::Command::Report(a) => report::command(a),
+        cli::Command::Publish(a) => kafka::publish(a),
         cli::Command::Completions(a) => docs::completions(a),
         cli::Command::Man(a) => docs::man(a),
     };

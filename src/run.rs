@@ -13,8 +13,8 @@ use trailguard_host::checkpoint::StateDir;
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
-    AlertDocument, Engine, EngineOptions, EngineState, HostError, PipelineStats, Recovery, Runtime,
-    RuntimeOptions,
+    AlertDocument, CompiledRule, Engine, EngineOptions, EngineState, HostError, PipelineStats,
+    Recovery, Runtime, RuntimeOptions,
 };
 use trailguard_ingest::{
     IngestStats, Normalizer, ReadOptions, Rejection, Resume, expand_inputs, read_sources,
@@ -67,64 +67,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             "--report reads the input a second time to draw timelines, and standard input cannot be read twice: write alerts with -o FILE, then run `trailguard report FILE --input ...`"
         );
     }
-    let limits = settings.run.limits();
-    let policy = settings.run.recovery();
-    let lateness_minutes = args
-        .allowed_lateness
-        .or(settings.run.allowed_lateness_minutes)
-        .unwrap_or(15);
-    let batch_size = args
-        .batch_size
-        .or(settings.run.batch_size)
-        .unwrap_or(1024)
-        .max(1);
-    let runtime = Runtime::new(RuntimeOptions {
-        limits,
-        cache_dir: if args.no_cache {
-            None
-        } else {
-            args.cache_dir.clone().or_else(default_cache_dir)
-        },
-        epoch_interruption: true,
-    })?;
-
-    // (file, content hash) of each loaded rule, to notice replaced modules.
-    let mut loaded: Vec<(PathBuf, String)> = Vec::new();
-    let trust = match (&args.trust, args.require_signed) {
-        (Some(path), true) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
-        _ => None,
-    };
-    let mut compiled = Vec::new();
-    for file in rule_files(&args.rules.rules)? {
-        if let Some(policy) = &trust {
-            policy.verify(&file).map_err(|reason| {
-                anyhow::anyhow!(
-                    "rule {} refused by --require-signed: {reason}",
-                    file.display()
-                )
-            })?;
-        }
-        let rule = runtime.compile_rule(&file)?;
-        loaded.push((file, rule.digest().to_owned()));
-        compiled.push(rule);
+    if args.kafka_brokers.is_some() {
+        return crate::kafka::work(&args, &settings, format);
     }
-    let mut options = EngineOptions::default();
-    options.rule_configs = settings.rule_configs();
-    options.suppression = settings.suppression.clone();
-    options.recovery = policy;
-    options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;
-    options.batch_size = batch_size;
-    options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
+    let RuleSetup {
+        runtime,
+        compiled,
+        options,
+        mut loaded,
+    } = setup_rules(&args, &settings)?;
     // A rule whose constructor traps is a broken rule, not a broken run: it
     // is left out and reported; the others run.
-    let mut engine = match Engine::new(&runtime, &compiled, options) {
-        Ok(engine) => engine,
-        Err(HostError::Config { rule, message }) => match settings.rule_problem(&rule, &message) {
-            Some(problem) => bail!("{problem}"),
-            None => bail!("rule {rule} rejected its configuration: {message}"),
-        },
-        Err(e) => return Err(e.into()),
-    };
+    let mut engine = new_engine(&runtime, &compiled, options, &settings)?;
     let failed_at_load: Vec<(String, String)> = engine
         .failed_at_load()
         .iter()
@@ -363,6 +317,89 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }))
 }
 
+/// The engine's ingredients: the runtime, every rule compiled (after the
+/// trust check), the engine options from flags and file, and (file, digest)
+/// of each rule to notice replaced modules.
+pub struct RuleSetup {
+    pub runtime: Runtime,
+    pub compiled: Vec<CompiledRule>,
+    pub options: EngineOptions,
+    pub loaded: Vec<(PathBuf, String)>,
+}
+
+/// Builds the runtime, checks and compiles the rules, and gathers the
+/// engine options.
+pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
+    let lateness_minutes = args
+        .allowed_lateness
+        .or(settings.run.allowed_lateness_minutes)
+        .unwrap_or(15);
+    let batch_size = args
+        .batch_size
+        .or(settings.run.batch_size)
+        .unwrap_or(1024)
+        .max(1);
+    let runtime = Runtime::new(RuntimeOptions {
+        limits: settings.run.limits(),
+        cache_dir: if args.no_cache {
+            None
+        } else {
+            args.cache_dir.clone().or_else(default_cache_dir)
+        },
+        epoch_interruption: true,
+    })?;
+    let trust = match (&args.trust, args.require_signed) {
+        (Some(path), true) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
+        _ => None,
+    };
+    let mut loaded = Vec::new();
+    let mut compiled = Vec::new();
+    for file in rule_files(&args.rules.rules)? {
+        if let Some(policy) = &trust {
+            policy.verify(&file).map_err(|reason| {
+                anyhow::anyhow!(
+                    "rule {} refused by --require-signed: {reason}",
+                    file.display()
+                )
+            })?;
+        }
+        let rule = runtime.compile_rule(&file)?;
+        loaded.push((file, rule.digest().to_owned()));
+        compiled.push(rule);
+    }
+    let mut options = EngineOptions::default();
+    options.rule_configs = settings.rule_configs();
+    options.suppression = settings.suppression.clone();
+    options.recovery = settings.run.recovery();
+    options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;
+    options.batch_size = batch_size;
+    options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
+    Ok(RuleSetup {
+        runtime,
+        compiled,
+        options,
+        loaded,
+    })
+}
+
+/// An engine, with a rule's refusal of its configuration located in the
+/// configuration file.
+pub fn new_engine(
+    runtime: &Runtime,
+    compiled: &[CompiledRule],
+    options: EngineOptions,
+    settings: &Settings,
+) -> Result<Engine> {
+    match Engine::new(runtime, compiled, options) {
+        Ok(engine) => Ok(engine),
+        Err(HostError::Config { rule, message }) => match settings.rule_problem(&rule, &message) {
+            Some(problem) => bail!("{problem}"),
+            None => bail!("rule {rule} rejected its configuration: {message}"),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// SHA-256 of a file (empty if unreadable: a file being replaced).
 fn file_digest(path: &Path) -> String {
     use sha2::{Digest, Sha256};
@@ -373,7 +410,7 @@ fn file_digest(path: &Path) -> String {
 
 /// Environment variable for tests: abort (as a SIGKILL would) once this many
 /// events have reached the rules.
-const ABORT_HOOK: &str = "TRAILGUARD_TEST_ABORT_AFTER_EVENTS";
+pub const ABORT_HOOK: &str = "TRAILGUARD_TEST_ABORT_AFTER_EVENTS";
 
 /// Writes alerts (remembering the first failure), and aborts when the test
 /// hook says so.
@@ -784,7 +821,7 @@ fn with_settings(mut args: RunArgs, settings: &Settings) -> Result<RunArgs> {
     if args.inputs.is_empty() {
         args.inputs = settings.input.paths.clone().unwrap_or_default();
     }
-    if args.inputs.is_empty() {
+    if args.inputs.is_empty() && args.kafka_brokers.is_none() {
         bail!(
             "no input: name CloudTrail files or directories (or - for standard input), or set [input] paths in the configuration file"
         );
