@@ -14,7 +14,12 @@
 //! public CloudTrail samples in `../shared/data/cloudtrail` (when present)
 //! and a generated stolen-credentials scenario.
 //!
-//! `cargo xtask test`: `build`, then formatting, clippy and every test.
+//! `cargo xtask tools`: installs the tools the tests need that are not
+//! Rust crates of the workspace: the nisshi Kafka-protocol broker (for
+//! tests/kafka.rs) into `.tools/`, unless it is there already.
+//!
+//! `cargo xtask test`: `tools` and `build`, then formatting, clippy and
+//! every test.
 //!
 //! `cargo xtask memcheck`: peak memory of `trailguard run` on 1M and 4M
 //! generated events; it must not grow with the input.
@@ -32,13 +37,15 @@ fn main() -> Result<()> {
         Some("asn") => asn(&root).map(|_| ()),
         Some("demo") => demo(&root),
         Some("test") => test(&root),
+        Some("tools") => tools(&root),
         Some("memcheck") => memcheck(&root),
         _ => {
             eprintln!("usage: cargo xtask <build | asn | demo | test>");
             eprintln!("  build  release CLI + every rule component into target/modules/");
             eprintln!("  asn    target/asn/asn.mmdb from the ip-location-db ASN data");
             eprintln!("  demo   build + asn, then run trailguard on sample CloudTrail data");
-            eprintln!("  test   build, then cargo fmt --check, clippy, and every test");
+            eprintln!("  tools  the nisshi Kafka broker for the tests, into .tools/ (once)");
+            eprintln!("  test   tools + build, then cargo fmt --check, clippy, and every test");
             eprintln!("  memcheck  peak RSS of a run on 1M and 4M generated events");
             std::process::exit(2);
         }
@@ -240,7 +247,39 @@ fn asn(root: &Path) -> Result<PathBuf> {
     Ok(mmdb)
 }
 
+/// The nisshi version the Kafka tests run against.
+const NISSHI_VERSION: &str = "0.8.1";
+
+fn tools(root: &Path) -> Result<()> {
+    let nisshi = root.join(".tools/bin/nisshi");
+    let installed = Command::new(&nisshi)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(NISSHI_VERSION));
+    if installed {
+        println!("nisshi {NISSHI_VERSION} already in {}", nisshi.display());
+        return Ok(());
+    }
+    println!(
+        "installing nisshi {NISSHI_VERSION} (a Kafka-protocol broker for the tests) into .tools/; about 10 minutes once"
+    );
+    run(cargo().current_dir(root).args([
+        "install",
+        "nisshi",
+        "--version",
+        NISSHI_VERSION,
+        "--locked",
+        "--ignore-rust-version",
+        "--no-default-features",
+        "--features",
+        "dynostore",
+        "--root",
+        ".tools",
+    ]))
+}
+
 fn test(root: &Path) -> Result<()> {
+    tools(root)?;
     // The report tests render pages in a real headless browser.
     ensure!(
         [
