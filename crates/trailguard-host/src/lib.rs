@@ -6,6 +6,11 @@
 //! - A [`Detector`] is one running rule: a sandboxed [`ComponentRule`], or a
 //!   [`NativeRule`] that runs the same Rust logic without WebAssembly (for
 //!   benchmarks and tests).
+//! - [`Engine`] is the whole detection path behind one value, for programs
+//!   that embed trailguard: events (or raw CloudTrail bytes) in,
+//!   deduplicated, batched, fed to every rule in event time; alerts out;
+//!   its state saves and loads as one [`EngineState`]. See
+//!   `docs/embedding.md` and `examples/embed.rs`.
 //! - [`Pipeline`] feeds event batches to every detector, keeps the event-time
 //!   [`Watermark`], tells detectors when it advances, and turns what they
 //!   return into alert documents. It supervises each rule: one that fails is

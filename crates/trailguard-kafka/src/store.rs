@@ -63,6 +63,8 @@ impl CheckpointStore {
             .set("group.id", format!("{group}.state-reader"))
             .set("enable.auto.commit", "false")
             .set("fetch.message.max.bytes", (2 * CHUNK_BYTES).to_string())
+            // A restore waits on this read: do not let the broker hold it.
+            .set("fetch.wait.max.ms", "10")
             .create()
             .context(|| format!("cannot create a consumer for {brokers}"))?;
         let nonce = std::time::SystemTime::now()

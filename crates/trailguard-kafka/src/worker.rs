@@ -325,10 +325,7 @@ impl Core {
             }
             Some(kind) if kind == CONTROL_END.as_bytes() => owned.engine.finish(),
             Some(_) => Vec::new(),
-            None => match serde_json::from_slice(payload)
-                .ok()
-                .and_then(|doc| NormalizedEvent::from_ecs(&doc).ok())
-            {
+            None => match NormalizedEvent::from_ecs_json(payload).ok() {
                 Some(event) => owned.engine.push(event),
                 None => {
                     rejected = true;
@@ -466,6 +463,9 @@ impl Worker {
                 "heartbeat.interval.ms",
                 (timeout_ms / 4).max(250).to_string(),
             )
+            // Large fetches: events are small and many.
+            .set("max.partition.fetch.bytes", (8 << 20).to_string())
+            .set("fetch.max.bytes", (64 << 20).to_string())
             .clone();
         let probe: BaseConsumer = config
             .create()
