@@ -11,7 +11,16 @@ use trailguard_asn::{AsnDb, import_csv};
 /// Detection runtime for AWS CloudTrail: sandboxed WebAssembly rules over
 /// ASN-enriched audit logs.
 #[derive(Parser, Debug)]
-#[command(name = "trailguard", version, about, long_about = None)]
+#[command(name = "trailguard", version, about, long_about = None, after_help = "\
+Examples:
+  cargo xtask build && cargo xtask asn            # build the CLI, the rules, the ASN database
+  trailguard run --asn-db target/asn/asn.mmdb logs/
+  trailguard run --config trailguard.toml --report report.html
+  trailguard help run
+
+Exit status: 0 success; 1 failure (bad arguments, configuration or input
+files, a check that found problems); `run` adds 3 (records rejected) and 2
+(a rule was quarantined). Docs: README.md, docs/.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -35,10 +44,23 @@ was quarantined; 1 it could not run (bad arguments, unreadable rule,
 configuration or ASN database), or --strict and a record was rejected.")]
     Run(Box<RunArgs>),
     /// Build or query the ASN database.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  trailguard asn import --ipv4 asn-ipv4.csv --ipv6 asn-ipv6.csv -o asn.mmdb
+  trailguard asn lookup --asn-db asn.mmdb 3.80.1.2"
+    )]
     Asn(AsnCommand),
-    /// List or inspect rule components.
-    #[command(subcommand)]
+    /// List, inspect, sign and verify rule components.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  trailguard rules list
+  trailguard rules inspect target/modules/rule-unusual-asn.wasm
+  trailguard rules verify --trust trust.toml vendor/*.wasm"
+    )]
     Rules(RulesCommand),
     /// Create a new rule crate under modules/ that builds, tests and loads.
     #[command(after_help = "\
@@ -68,7 +90,12 @@ time. At the end every partition gets the newest event time and, unless
     Publish(PublishArgs),
     /// Check a configuration file: unknown keys, wrong types and rule
     /// settings the rules refuse, each with its line and column.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Example:
+  trailguard config check trailguard.toml"
+    )]
     Config(ConfigCommand),
     /// Write a self-contained HTML page of alerts: per alert the identity's
     /// calls by network over time, the alert's events highlighted.
@@ -599,14 +626,12 @@ mod tests {
                 .get_subcommands()
                 .filter(|s| s.get_name() != "help")
                 .collect();
-            if subs.is_empty() || command.get_after_help().is_some() {
-                let help = command
-                    .get_after_help()
-                    .map(ToString::to_string)
-                    .unwrap_or_default();
-                if !help.contains("Example") {
-                    missing.push(path.to_owned());
-                }
+            let help = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            if !help.contains("Example") {
+                missing.push(path.to_owned());
             }
             for sub in subs {
                 walk(sub, &format!("{path} {}", sub.get_name()), missing);

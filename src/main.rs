@@ -20,7 +20,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    // Usage errors exit 1 like every other failure (clap's own default is
+    // 2, which `run` uses for a quarantined rule); --help and --version 0.
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { run::EXIT_ERROR } else { 0 });
+        }
+    };
     let result = match args.command {
         cli::Command::Run(run_args) => run::run(*run_args),
         cli::Command::Asn(cli::AsnCommand::Import(a)) => cli::asn_import(a),

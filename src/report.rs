@@ -73,6 +73,7 @@ pub fn write(
         collect(&mut timelines, inputs, asn)?;
     }
     let html = render(alerts, &timelines, !inputs.is_empty());
+    crate::run::ensure_parent(page)?;
     std::fs::write(page, html).with_context(|| format!("cannot write report {}", page.display()))
 }
 
@@ -192,10 +193,15 @@ fn collect_strings(value: &Value, into: &mut BTreeSet<String>) {
 /// Reads the input once, handing each alerted identity's events to its
 /// timelines.
 fn collect(timelines: &mut [Timeline], inputs: &[PathBuf], asn: Option<&AsnDb>) -> Result<()> {
+    // Alerts that name a user are found by it; the others (the root
+    // account has no user name) by identity type and account.
     let mut by_user: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut userless = Vec::new();
     for (i, t) in timelines.iter().enumerate() {
-        if let Some(user) = &t.user {
-            by_user.entry(user.clone()).or_default().push(i);
+        match &t.user {
+            Some(user) => by_user.entry(user.clone()).or_default().push(i),
+            None if t.identity_type.is_some() || t.account.is_some() => userless.push(i),
+            None => {}
         }
     }
     let sources = expand_inputs(inputs).context("cannot list the report's input")?;
@@ -208,10 +214,12 @@ fn collect(timelines: &mut [Timeline], inputs: &[PathBuf], asn: Option<&AsnDb>) 
         IngestStats::default(),
         &mut |_, events, _| {
             for e in &events {
-                let Some(list) = e.user_name.as_ref().and_then(|u| by_user.get(u)) else {
-                    continue;
-                };
-                for &i in list {
+                let named = e.user_name.as_ref().and_then(|u| by_user.get(u));
+                let candidates = named
+                    .into_iter()
+                    .flatten()
+                    .chain(userless.iter().filter(|_| e.user_name.is_none()));
+                for &i in candidates {
                     if timelines[i].matches(e) {
                         timelines[i].add(e);
                     }
@@ -245,6 +253,22 @@ fn time_text(ms: i64) -> String {
 
 const STYLE: &str = include_str!("report.css");
 
+/// Alerts shown in full; the rest are counted in the totals.
+const MAX_SECTIONS: usize = 300;
+/// Elements of a list shown under "all fields".
+const MAX_LIST: usize = 20;
+
+/// Most severe first, then by time.
+fn severity_rank(alert: &AlertDocument) -> u8 {
+    match alert.get(field::SEVERITY).and_then(Value::as_str) {
+        Some("critical") => 0,
+        Some("high") => 1,
+        Some("medium") => 2,
+        Some("low") => 3,
+        _ => 4,
+    }
+}
+
 fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool) -> String {
     let mut html = String::new();
     let text = |a: &AlertDocument, key: &str| {
@@ -275,10 +299,19 @@ fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool
         html,
         "<section id=\"totals\"><h2>Alerts per rule</h2><table><thead><tr><th>rule</th><th>name</th><th>severity</th><th>alerts</th></tr></thead><tbody>"
     );
+    let mut order: Vec<usize> = (0..alerts.len()).collect();
+    order.sort_by_key(|&i| (severity_rank(&alerts[i]), timelines[i].alert_ms));
+    order.truncate(MAX_SECTIONS);
     for ((id, name), (severity, n)) in &totals {
+        let first = order
+            .iter()
+            .position(|&i| text(&alerts[i], field::RULE_ID) == *id)
+            .map_or(String::new(), |k| {
+                format!(" <a href=\"#alert-{k}\">first</a>")
+            });
         let _ = write!(
             html,
-            "<tr><td><code>{id}</code></td><td>{name}</td><td><span class=\"sev sev-{severity}\">{severity}</span></td><td class=\"num\">{n}</td></tr>",
+            "<tr><td><code>{id}</code></td><td>{name}</td><td><span class=\"sev sev-{severity}\">{severity}</span></td><td class=\"num\">{n}{first}</td></tr>",
             id = esc(id),
             name = esc(name),
             severity = esc(severity)
@@ -288,6 +321,13 @@ fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool
     if alerts.is_empty() {
         let _ = write!(html, "<p>No alerts.</p>");
     }
+    if alerts.len() > MAX_SECTIONS {
+        let _ = write!(
+            html,
+            "<p class=\"note\">The {MAX_SECTIONS} most severe (then earliest) of {} alerts are shown below.</p>",
+            alerts.len()
+        );
+    }
     if !with_timelines {
         let _ = write!(
             html,
@@ -296,7 +336,11 @@ fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool
     }
     let _ = writeln!(html, "</section>");
 
-    for (i, (a, t)) in alerts.iter().zip(timelines).enumerate() {
+    for (i, (a, t)) in order
+        .iter()
+        .map(|&k| (&alerts[k], &timelines[k]))
+        .enumerate()
+    {
         let severity = text(a, field::SEVERITY);
         let _ = write!(
             html,
@@ -326,6 +370,9 @@ fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool
         if with_timelines {
             timeline_svg(&mut html, t);
         }
+        if t.highlighted.is_empty() {
+            named_events(&mut html, a);
+        }
         // Everything else the rule said, for the record.
         let _ = write!(
             html,
@@ -334,6 +381,14 @@ fn render(alerts: &[AlertDocument], timelines: &[Timeline], with_timelines: bool
         for (key, value) in a {
             let shown = match value {
                 Value::String(s) => s.clone(),
+                Value::Array(items) if items.len() > MAX_LIST => {
+                    let head = Value::from(items[..MAX_LIST].to_vec());
+                    format!(
+                        "{}\n… and {} more",
+                        serde_json::to_string_pretty(&head).unwrap_or_default(),
+                        items.len() - MAX_LIST
+                    )
+                }
                 other => serde_json::to_string_pretty(other).unwrap_or_default(),
             };
             let _ = write!(
@@ -477,6 +532,41 @@ fn timeline_svg(html: &mut String, t: &Timeline) {
         }
         let _ = write!(html, "</tbody></table>");
     }
+}
+
+/// The events an alert lists itself (arrays of event objects, such as
+/// `trailguard.untrusted_events`), as a table: what a page without
+/// timelines can still show.
+fn named_events(html: &mut String, alert: &AlertDocument) {
+    let events: Vec<&serde_json::Map<String, Value>> = alert
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter(|o| o.contains_key("event.action") || o.contains_key("source.ip"))
+        .take(MAX_LIST)
+        .collect();
+    if events.is_empty() {
+        return;
+    }
+    let cell = |o: &serde_json::Map<String, Value>, key: &str| {
+        esc(o.get(key).and_then(Value::as_str).unwrap_or_default())
+    };
+    let _ = write!(
+        html,
+        "<h3>Events the alert names</h3><table class=\"events\"><thead><tr><th>time</th><th>action</th><th>network</th><th>address</th></tr></thead><tbody>"
+    );
+    for o in events {
+        let _ = write!(
+            html,
+            "<tr class=\"flagged\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            cell(o, "@timestamp"),
+            cell(o, "event.action"),
+            cell(o, "source.as.organization.name"),
+            cell(o, "source.ip")
+        );
+    }
+    let _ = write!(html, "</tbody></table>");
 }
 
 fn shorten(text: &str, max: usize) -> String {

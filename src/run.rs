@@ -70,6 +70,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if args.kafka_brokers.is_some() {
         return crate::kafka::work(&args, &settings, format);
     }
+    let output_settings = format!(
+        "format {format}, since {}, until {}, suppression {:?}",
+        args.since.as_deref().unwrap_or("-"),
+        args.until.as_deref().unwrap_or("-"),
+        settings.suppression
+    );
     let RuleSetup {
         runtime,
         compiled,
@@ -117,6 +123,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         if let Some(payload) = payload {
             let state: RunState = postcard::from_bytes(&payload)
                 .context("the checkpoint is from another version of trailguard; remove the state directory to start over")?;
+            if state.output_settings != output_settings {
+                bail!(
+                    "the run in this state directory wrote its alerts with {}; now asked for {output_settings}: resume with the same settings, or remove the state directory to start over",
+                    state.output_settings
+                );
+            }
             for w in engine.load_state(state.engine.clone())? {
                 anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
             }
@@ -205,7 +217,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     && (due || stopping)
                     && failed.is_none()
                 {
-                    let state = RunState::capture(&mut engine, &resume, &mut sink, stats, false);
+                    let state = RunState::capture(
+                        &mut engine,
+                        &resume,
+                        &mut sink,
+                        stats,
+                        false,
+                        &output_settings,
+                    );
                     if let Err(e) = state.and_then(|s| save(dir, &s)) {
                         failed.get_or_insert(e);
                     }
@@ -249,7 +268,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if stop.load(Ordering::Relaxed) {
         // At a piece boundary: everything so far goes into the checkpoint.
         if let Some(dir) = &mut state_dir {
-            let state = RunState::capture(&mut engine, &resume, &mut sink, &ingest, false)?;
+            let state = RunState::capture(
+                &mut engine,
+                &resume,
+                &mut sink,
+                &ingest,
+                false,
+                &output_settings,
+            )?;
             save(dir, &state)?;
         }
         sink.flush()?;
@@ -266,7 +292,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     sink.write(&engine.finish())?;
     if let Some(dir) = &mut state_dir {
-        let state = RunState::capture(&mut engine, &resume, &mut sink, &ingest, true)?;
+        let state = RunState::capture(
+            &mut engine,
+            &resume,
+            &mut sink,
+            &ingest,
+            true,
+            &output_settings,
+        )?;
         save(dir, &state)?;
     }
     sink.flush()?;
@@ -279,6 +312,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
 
     summary(&ingest, engine.stats(), elapsed);
+    for (rule, n) in engine.suppression_missing_fields() {
+        anstream::eprintln!(
+            "  {}: {n} alert(s) of rule {rule} lacked one of its alert_suppression group_by fields and were grouped as if it were empty; check the field names",
+            crate::style::warning_label()
+        );
+    }
     if let Some(page) = &args.report {
         let alerts = match &args.output {
             Some(file) => {
@@ -289,7 +328,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     format!("cannot read the alerts back from {}", file.display())
                 })?
             }
-            None => std::mem::take(&mut sink.kept),
+            None => trailguard_format::latest_by_id(std::mem::take(&mut sink.kept)),
         };
         crate::report::write(&alerts, &args.inputs, Some(&asn), page)?;
         eprintln!("  report: {}", page.display());
@@ -400,6 +439,15 @@ pub fn new_engine(
     }
 }
 
+/// Creates the directory a file is to be written in, if missing.
+pub fn ensure_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
 /// SHA-256 of a file (empty if unreadable: a file being replaced).
 fn file_digest(path: &Path) -> String {
     use sha2::{Digest, Sha256};
@@ -438,6 +486,9 @@ struct RunState {
     finished: bool,
     engine: EngineState,
     ingest: IngestStats,
+    /// What shapes the output (format, time bounds, suppression): a resumed
+    /// run must write the same way.
+    output_settings: String,
 }
 
 impl RunState {
@@ -447,6 +498,7 @@ impl RunState {
         sink: &mut Sink,
         ingest: &IngestStats,
         finished: bool,
+        output_settings: &str,
     ) -> Result<RunState> {
         let (alerts, state) = engine.checkpoint();
         sink.write(&alerts)?;
@@ -458,6 +510,7 @@ impl RunState {
             finished,
             engine: state,
             ingest: ingest.clone(),
+            output_settings: output_settings.to_owned(),
         })
     }
 }
@@ -476,6 +529,7 @@ struct DeadLetter {
 
 impl DeadLetter {
     fn create(path: &Path) -> Result<DeadLetter> {
+        ensure_parent(path)?;
         let file = std::fs::File::create(path)
             .with_context(|| format!("cannot create dead-letter file {}", path.display()))?;
         Ok(DeadLetter {
@@ -553,6 +607,7 @@ fn write_stats(
         "peak_rss_bytes": peak_rss_bytes(),
         "events_per_second": if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 },
     });
+    ensure_parent(path)?;
     std::fs::write(path, serde_json::to_string_pretty(&doc)? + "\n")
         .with_context(|| format!("cannot write stats file {}", path.display()))
 }
@@ -640,8 +695,11 @@ impl Sink {
             });
         };
         let file = match resume_at {
-            None => std::fs::File::create(p)
-                .with_context(|| format!("cannot create {}", p.display()))?,
+            None => {
+                ensure_parent(p)?;
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?
+            }
             Some(len) => {
                 let file = std::fs::OpenOptions::new()
                     .write(true)

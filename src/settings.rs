@@ -280,6 +280,48 @@ impl Settings {
         {
             problems.push(problem(locate(text, &["output", "format"]), e.to_string()));
         }
+        let mib = |v: Option<u64>| {
+            v.is_some_and(|m| m.checked_mul(1 << 20).is_none_or(|b| b > usize::MAX as u64))
+        };
+        for (key, too_big) in [
+            (
+                "max_memory_mib",
+                mib(settings.run.max_memory_mib.map(|m| m as u64)),
+            ),
+            (
+                "max_wasm_stack_kib",
+                mib(settings.run.max_wasm_stack_kib.map(|k| k as u64 >> 10)),
+            ),
+            (
+                "max_alert_mib_per_call",
+                mib(settings.run.max_alert_mib_per_call.map(|m| m as u64)),
+            ),
+            (
+                "max_snapshot_mib",
+                mib(settings.run.max_snapshot_mib.map(|m| m as u64)),
+            ),
+            ("max_component_mib", mib(settings.run.max_component_mib)),
+        ] {
+            if too_big {
+                problems.push(problem(
+                    locate(text, &["run", key]),
+                    format!("[run] {key} is too large to be a size in bytes"),
+                ));
+            }
+        }
+        let bound = |t: &Option<TimeSetting>| {
+            t.as_ref()
+                .and_then(|t| crate::run::parse_time_bound(&t.text()).ok())
+        };
+        if let (Some(since), Some(until)) =
+            (bound(&settings.input.since), bound(&settings.input.until))
+            && since >= until
+        {
+            problems.push(problem(
+                locate(text, &["input", "until"]),
+                "[input] until must be after since: nothing would be read".into(),
+            ));
+        }
         for (key, value) in [
             ("since", &settings.input.since),
             ("until", &settings.input.until),
@@ -569,8 +611,24 @@ mod tests {
 
     #[test]
     fn the_example_file_shows_every_key() {
-        let text = include_str!("../trailguard.example.toml");
-        let settings = parse(text).expect("the example is valid");
+        let shipped = include_str!("../trailguard.example.toml");
+        parse(shipped).expect("the example is valid as shipped");
+        // Keys shown commented out (`# key = value`) count as shown.
+        let text: String = shipped
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let settings = parse(&text).expect("the example is valid with every key");
         for (section, keys) in [
             ("input", serde_json::to_value(&settings.input)),
             ("output", serde_json::to_value(&settings.output)),

@@ -88,7 +88,6 @@ fn example_setup(dir: &Path) {
     std::fs::create_dir_all(dir.join("logs")).expect("mkdir");
     write_deliveries(&dir.join("logs"), &scenario.calls(), 50).expect("write logs");
     std::fs::create_dir_all(dir.join("target/asn")).expect("mkdir");
-    std::fs::create_dir_all(dir.join("out")).expect("mkdir");
     std::fs::copy(common::fixture_mmdb(), dir.join("target/asn/asn.mmdb")).expect("copy mmdb");
     std::os::unix::fs::symlink(modules_dir(), dir.join("target/modules")).expect("symlink");
 }
@@ -120,15 +119,12 @@ fn the_example_file_is_valid_and_runs() {
     for written in ["out/report.html", "out/stats.json", "out/rejected.ndjson"] {
         assert!(dir.path().join(written).is_file(), "{written}");
     }
-    assert!(dir.path().join("out/state").is_dir());
 
     // Flags override the file.
     let out = trailguard(dir.path())
         .args(["run", "--config"])
         .arg(&file)
-        .args(["--format", "ocsf", "--state-dir"])
-        .arg(dir.path().join("other-state"))
-        .arg("-o")
+        .args(["--format", "ocsf", "-o"])
         .arg(dir.path().join("findings.ndjson"))
         .output()
         .expect("runs");

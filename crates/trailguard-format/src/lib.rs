@@ -164,13 +164,22 @@ impl Format {
         match self {
             Format::Ecs => push_line(out, &Value::Object(alert.clone())),
             Format::ElasticBulk { index } => {
+                // A suppression group's final count updates its alert in
+                // place; everything else is created once.
+                let updates = alert
+                    .get(field::SUPPRESSED_COUNT)
+                    .and_then(Value::as_u64)
+                    .is_some_and(|n| n > 0);
                 let mut action = Map::new();
                 action.insert("_index".into(), index.clone().into());
                 if let Some(id) = alert.get(field::UUID) {
                     action.insert("_id".into(), id.clone());
                 }
                 let mut line = Map::new();
-                line.insert("create".into(), action.into());
+                line.insert(
+                    if updates { "index" } else { "create" }.into(),
+                    action.into(),
+                );
                 push_line(out, &Value::Object(line));
                 push_line(out, &Value::Object(alert.clone()));
             }
@@ -188,9 +197,11 @@ fn push_line(out: &mut Vec<u8>, value: &Value) {
 
 /// Reads an alerts file written in any [`Format`] back into alert
 /// documents: bulk action lines are skipped, OCSF findings are turned back
-/// into documents ([`ocsf::document`]). Blank lines are ignored.
+/// into documents ([`ocsf::document`]). Blank lines are ignored. A document
+/// whose id came before (a suppression group's final count) replaces the
+/// earlier one in place.
 pub fn read_alerts(text: &str) -> Result<Vec<AlertDocument>, FormatError> {
-    let mut alerts = Vec::new();
+    let mut alerts: Vec<AlertDocument> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -211,19 +222,44 @@ pub fn read_alerts(text: &str) -> Result<Vec<AlertDocument>, FormatError> {
         if is_bulk_action {
             continue;
         }
-        if object.get("class_uid") == Some(&Value::from(ocsf::CLASS_UID)) {
-            alerts.push(ocsf::document(&object).map_err(not_an_alert)?);
+        let alert = if object.get("class_uid") == Some(&Value::from(ocsf::CLASS_UID)) {
+            ocsf::document(&object).map_err(not_an_alert)?
         } else if object.contains_key(field::RULE_ID) {
-            alerts.push(object);
+            object
         } else {
             return Err(not_an_alert(format!(
                 "it has no `{}` (nor OCSF class_uid {})",
                 field::RULE_ID,
                 ocsf::CLASS_UID
             )));
+        };
+        alerts.push(alert);
+    }
+    Ok(latest_by_id(alerts))
+}
+
+/// Keeps the last document of each `kibana.alert.uuid` (a suppression
+/// group's final count replaces its first writing), in the order the ids
+/// first appeared.
+pub fn latest_by_id(alerts: Vec<AlertDocument>) -> Vec<AlertDocument> {
+    let mut out: Vec<AlertDocument> = Vec::with_capacity(alerts.len());
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for alert in alerts {
+        let id = alert
+            .get(field::UUID)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match id.as_ref().and_then(|id| seen.get(id)) {
+            Some(&earlier) => out[earlier] = alert,
+            None => {
+                if let Some(id) = id {
+                    seen.insert(id, out.len());
+                }
+                out.push(alert);
+            }
         }
     }
-    Ok(alerts)
+    out
 }
 
 /// Milliseconds since the Unix epoch of an RFC 3339 time.
@@ -301,10 +337,17 @@ mod tests {
         for format in ["ecs", "elastic-bulk", "ocsf"] {
             let mut out = Vec::new();
             let format = Format::from_str(format).expect("format");
+            let mut other = sample();
+            other.insert(field::UUID.into(), "cd34".into());
+            let mut update = sample();
+            update.insert(field::SUPPRESSED_COUNT.into(), 3.into());
             format.write(&sample(), &mut out);
-            format.write(&sample(), &mut out);
+            format.write(&other, &mut out);
+            format.write(&update, &mut out);
             let back = read_alerts(std::str::from_utf8(&out).expect("utf-8")).expect("alerts");
-            assert_eq!(back.len(), 2, "{format}");
+            assert_eq!(back.len(), 2, "{format}: the update replaces its alert");
+            assert_eq!(back[0][field::SUPPRESSED_COUNT], 3, "{format}");
+            assert_eq!(back[1][field::UUID], "cd34", "{format}");
             for key in [
                 field::TIMESTAMP,
                 field::RULE_ID,

@@ -110,8 +110,10 @@ pub fn finding(alert: &AlertDocument) -> Value {
     if let Some(api) = &api {
         finding["api"] = api.clone();
     }
-    if let Some(evidence) = evidence(alert, api) {
-        finding["evidences"] = json!([evidence]);
+    let mut evidences: Vec<Value> = evidence(alert, api).into_iter().collect();
+    evidences.extend(listed_events(alert));
+    if !evidences.is_empty() {
+        finding["evidences"] = evidences.into();
     }
     let unmapped: Map<String, Value> = alert
         .iter()
@@ -219,6 +221,38 @@ fn evidence(alert: &AlertDocument, api: Option<Value>) -> Option<Value> {
     (!evidence.is_empty()).then_some(Value::Object(evidence))
 }
 
+/// Events the alert lists itself (arrays of event objects, such as rule
+/// A's `trailguard.untrusted_events`), as evidences: where each call came
+/// from and what it was. At most 50.
+fn listed_events(alert: &AlertDocument) -> Vec<Value> {
+    let user = alert.get("user.name").and_then(Value::as_str);
+    alert
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter_map(|event| {
+            let ip = event.get("source.ip").and_then(Value::as_str);
+            let action = event.get("event.action").and_then(Value::as_str);
+            if ip.is_none() && action.is_none() {
+                return None;
+            }
+            let mut evidence = Map::new();
+            if let Some(ip) = ip {
+                evidence.insert("src_endpoint".into(), json!({"ip": ip}));
+            }
+            if let Some(action) = action {
+                evidence.insert("api".into(), json!({"operation": action}));
+            }
+            if let Some(name) = user {
+                evidence.insert("actor".into(), json!({"user": {"name": name}}));
+            }
+            Some(Value::Object(evidence))
+        })
+        .take(50)
+        .collect()
+}
+
 /// Turns a finding written by [`finding`] back into the alert document
 /// (the host's fields the report and tools read, plus everything in
 /// `unmapped`).
@@ -259,6 +293,18 @@ pub fn document(finding: &Map<String, Value>) -> Result<AlertDocument, String> {
             field::SUPPRESSED_COUNT.into(),
             count.saturating_sub(1).into(),
         );
+        for (to, from) in [
+            (field::SUPPRESSION_START, "start_time"),
+            (field::SUPPRESSION_END, "end_time"),
+        ] {
+            if let Some(time) = finding
+                .get(from)
+                .and_then(Value::as_i64)
+                .and_then(format_time)
+            {
+                doc.insert(to.into(), time.into());
+            }
+        }
     }
     let ids = |key: &str| -> Vec<Value> {
         info.get("attacks")
@@ -345,6 +391,21 @@ mod tests {
         assert_eq!(finding["api"]["operation"], "GetCallerIdentity");
         assert_eq!(finding["unmapped"]["source.as.number"], 60729);
         assert!(finding["unmapped"].get("kibana.alert.severity").is_none());
+    }
+
+    #[test]
+    fn events_an_alert_lists_become_evidences() {
+        let validator = schema();
+        let mut alert = sample();
+        alert.insert(
+            "trailguard.untrusted_events".into(),
+            json!([{"event.action": "ListBuckets", "source.ip": "73.162.41.17", "source.as.organization.name": "Comcast"}]),
+        );
+        let f = finding(&alert);
+        assert_eq!(errors(&validator, &f), Vec::<String>::new());
+        assert_eq!(f["evidences"].as_array().map(Vec::len), Some(2));
+        assert_eq!(f["evidences"][1]["src_endpoint"]["ip"], "73.162.41.17");
+        assert_eq!(f["evidences"][1]["api"]["operation"], "ListBuckets");
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub(crate) fn document(info: &RuleInfo, alert: Alert) -> Result<AlertDocument, S
     let uuid = format!("{:x}", hash.finalize());
 
     let (techniques, subtechniques) = techniques(&info.mitre_techniques);
-    let reason = reason(&info.name, &fields);
+    // The rule's own sentence if it wrote one, else one from its fields.
+    let reason = match fields.get(field::REASON) {
+        Some(Value::String(own)) if !own.is_empty() => format!("{}: {own}", info.name),
+        _ => reason(&info.name, &fields),
+    };
     let mut doc = Map::new();
     let mut put = |key: &str, value: Value| {
         doc.insert(key.to_owned(), value);

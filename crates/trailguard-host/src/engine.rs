@@ -328,6 +328,12 @@ impl Engine {
         self.pipeline.stats()
     }
 
+    /// Per suppressed rule, the alerts that lacked one of its `group_by`
+    /// fields (a misspelt field name groups everything together).
+    pub fn suppression_missing_fields(&self) -> &BTreeMap<String, u64> {
+        self.pipeline.suppression_missing_fields()
+    }
+
     /// Events dropped as duplicates.
     pub fn duplicates(&self) -> u64 {
         self.duplicates

@@ -306,13 +306,20 @@ impl Pipeline {
             let Some(rule) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) else {
                 continue;
             };
-            *self.stats.alerts.entry(rule.to_owned()).or_default() += 1;
-            if let Some(n) = doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64())
-                && n > 0
-            {
-                *self.stats.suppressed.entry(rule.to_owned()).or_default() += n;
+            // A suppression group's update repeats its alert with the final
+            // count: count the merged alerts, not the alert again.
+            match doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64()) {
+                Some(n) if n > 0 => {
+                    *self.stats.suppressed.entry(rule.to_owned()).or_default() += n;
+                }
+                _ => *self.stats.alerts.entry(rule.to_owned()).or_default() += 1,
             }
         }
+    }
+
+    /// Per suppressed rule, the alerts that lacked a `group_by` field.
+    pub fn suppression_missing_fields(&self) -> &BTreeMap<String, u64> {
+        self.suppressor.missing_fields()
     }
 
     /// The rules, in the order they are fed.

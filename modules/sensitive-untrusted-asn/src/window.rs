@@ -363,7 +363,34 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
         })
         .collect();
 
+    // One sentence for the alert list: who, what, from where, how rare.
+    let mut networks: BTreeSet<String> = BTreeSet::new();
+    for e in &listed {
+        let network = if e.organization.is_empty() {
+            "an unknown network"
+        } else {
+            e.organization.as_str()
+        };
+        networks.insert(match &e.source_ip {
+            Some(ip) => format!("{network} ({ip})"),
+            None => network.to_owned(),
+        });
+    }
+    let reason = format!(
+        "{} ({}), whose calls come from cloud providers ({trusted} in the window), made {} sensitive call(s) ({}) from {}: {untrusted} of {total} calls ({:.1}%)",
+        if key.0.is_empty() {
+            "an identity"
+        } else {
+            key.0.as_str()
+        },
+        key.1.as_deref().unwrap_or("unknown type"),
+        untrusted_sensitive,
+        actions.iter().copied().collect::<Vec<_>>().join(", "),
+        networks.into_iter().collect::<Vec<_>>().join(", "),
+        ratio * 100.0
+    );
     let alert = AlertBuilder::new(at)
+        .field("kibana.alert.reason", reason)
         .field("user.name", &key.0)
         .field("aws.cloudtrail.user_identity.type", &key.1)
         .field("Esql.total_events_all_asns", total)
