@@ -11,7 +11,9 @@ use rule_sensitive_untrusted_asn::SensitiveUntrustedAsn;
 use rule_unusual_asn::UnusualAsn;
 use serde_json::{Value, json};
 use trailguard_gen::TrafficConfig;
-use trailguard_host::{Detector, NativeRule, Pipeline, Runtime, RuntimeOptions};
+use trailguard_host::{
+    Detector, Engine, EngineOptions, NativeRule, Pipeline, Runtime, RuntimeOptions,
+};
 use trailguard_ingest::{
     IngestStats, NormalizedEvent, Normalizer, ReadOptions, Resume, Source, decode_bytes,
     parse_only, read_sources,
@@ -46,15 +48,6 @@ fn native(id: &str) -> Option<Box<dyn Detector>> {
     Some(rule)
 }
 
-/// Every rule as a component, with its defaults.
-fn components(runtime: &Runtime, rules: &[std::path::PathBuf]) -> Result<Vec<Box<dyn Detector>>> {
-    let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
-    for rule in rules {
-        detectors.push(Box::new(runtime.load_rule(rule, |_| String::new())?));
-    }
-    Ok(detectors)
-}
-
 /// Runs the events through a pipeline of `detectors` in batches of 1024;
 /// the batches are built before the clock starts.
 fn through(detectors: Vec<Box<dyn Detector>>, events: &[NormalizedEvent]) -> f64 {
@@ -68,6 +61,18 @@ fn through(detectors: Vec<Box<dyn Detector>>, events: &[NormalizedEvent]) -> f64
     started.elapsed().as_secs_f64()
 }
 
+/// An engine over every rule, as `run` builds it, on `shards` threads.
+fn engine(runtime: &Runtime, rules: &[std::path::PathBuf], shards: usize) -> Result<Engine> {
+    let compiled = rules
+        .iter()
+        .map(|path| runtime.compile_rule(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut options = EngineOptions::default();
+    options.allowed_lateness_ms = LATENESS_MS;
+    options.shards = shards;
+    Ok(Engine::new(runtime, &compiled, options)?)
+}
+
 /// The whole path on one thread: decode, normalize, enrich, then every
 /// rule, sequentially.
 fn single_thread(
@@ -76,41 +81,32 @@ fn single_thread(
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
 ) -> Result<(usize, f64)> {
-    let mut pipe = Pipeline::new(components(runtime, rules)?, LATENESS_MS);
+    let mut engine = engine(runtime, rules, 1)?;
     let started = Instant::now();
-    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);
     decode_bytes(
         "bench",
         text,
         normalizer,
         &mut IngestStats::default(),
         &mut |e| {
-            batch.push(e);
-            if batch.len() == 1024 {
-                pipe.push(std::mem::take(&mut batch));
-            }
+            engine.push(e);
         },
     );
-    pipe.push(batch);
-    pipe.finish();
-    Ok((
-        pipe.stats().events as usize,
-        started.elapsed().as_secs_f64(),
-    ))
+    engine.finish();
+    Ok((engine.events() as usize, started.elapsed().as_secs_f64()))
 }
 
-/// The whole `run` path (read, decode on all cores, normalize, enrich,
-/// rules on their own thread) over `file`.
+/// The whole `run` path over `file`, as `run` does it by default: read and
+/// decode on all cores, the rules on their own thread.
 fn all_cores(
     file: &Path,
     normalizer: &Normalizer<'_>,
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
 ) -> Result<(usize, f64)> {
-    let mut pipe = Pipeline::new(components(runtime, rules)?, LATENESS_MS);
+    let mut engine = engine(runtime, rules, 1)?;
     let options = ReadOptions::default();
     let started = Instant::now();
-    let mut batch: Vec<NormalizedEvent> = Vec::with_capacity(1024);
     read_sources(
         &[Source::File(file.to_owned())],
         normalizer,
@@ -119,20 +115,14 @@ fn all_cores(
         IngestStats::default(),
         &mut |_, events, _| {
             for e in events {
-                batch.push(e);
-                if batch.len() == 1024 {
-                    pipe.push(std::mem::take(&mut batch));
-                }
+                engine.push(e);
             }
+            engine.flush();
             true
         },
     );
-    pipe.push(batch);
-    pipe.finish();
-    Ok((
-        pipe.stats().events as usize,
-        started.elapsed().as_secs_f64(),
-    ))
+    engine.finish();
+    Ok((engine.events() as usize, started.elapsed().as_secs_f64()))
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {

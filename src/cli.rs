@@ -426,6 +426,12 @@ pub struct RunArgs {
     /// Events per batch handed to the rules. Default 1024.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+    /// Run the rules on this many threads, each with its own instance of
+    /// every rule and the events of its identities; the alerts are the
+    /// same. Default 1 (decoding already runs on every core; more rule
+    /// threads pay off only with cores to spare).
+    #[arg(long, value_name = "N")]
+    pub rule_threads: Option<usize>,
     /// Directory for compiled rules. Default: $XDG_CACHE_HOME/trailguard
     /// (or ~/.cache/trailguard).
     #[arg(long, value_name = "DIR")]

@@ -127,9 +127,11 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
     let RuleSetup {
         runtime,
         compiled,
-        options: engine_options,
+        options: mut engine_options,
         ..
     } = setup_rules(args, settings)?;
+    // Partitions are the unit of parallelism here: one shard each.
+    engine_options.shards = 1;
     // Fail early, with the configuration's locations, if the rules refuse
     // their settings; the worker builds one engine per partition later.
     new_engine(&runtime, &compiled, engine_options.clone(), settings)?;

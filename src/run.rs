@@ -79,22 +79,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let RuleSetup {
         runtime,
         compiled,
-        options,
+        mut options,
         mut loaded,
     } = setup_rules(&args, &settings)?;
-    // A rule whose constructor traps is a broken rule, not a broken run: it
-    // is left out and reported; the others run.
-    let mut engine = new_engine(&runtime, &compiled, options, &settings)?;
-    let failed_at_load: Vec<(String, String)> = engine
-        .failed_at_load()
-        .iter()
-        .map(|f| {
-            (
-                f.rule.clone(),
-                format!("{}: {}", f.file.display(), f.message),
-            )
-        })
-        .collect();
 
     let asn = open_asn_db(args.asn_db.clone())?;
     let normalizer = Normalizer::new(Some(&asn));
@@ -129,12 +116,31 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     state.output_settings
                 );
             }
-            for w in engine.load_state(state.engine.clone())? {
-                anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
-            }
             saved = Some(state);
         }
     }
+    // A resumed run keeps the shard count its state was taken with.
+    if let Some(state) = &saved {
+        options.shards = Engine::shards_of(&state.engine);
+    }
+    // A rule whose constructor traps is a broken rule, not a broken run: it
+    // is left out and reported; the others run.
+    let mut engine = new_engine(&runtime, &compiled, options, &settings)?;
+    if let Some(state) = &saved {
+        for w in engine.load_state(state.engine.clone())? {
+            anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
+        }
+    }
+    let failed_at_load: Vec<(String, String)> = engine
+        .failed_at_load()
+        .iter()
+        .map(|f| {
+            (
+                f.rule.clone(),
+                format!("{}: {}", f.file.display(), f.message),
+            )
+        })
+        .collect();
     if saved.as_ref().is_some_and(|s| s.finished) && !args.follow {
         eprintln!(
             "trailguard: the run in this state directory is complete; nothing to do (remove it to start over)"
@@ -169,7 +175,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ..ReadOptions::default()
     };
     let mut failed = None;
-    let mut checkpointed_at = (engine.stats().events, Instant::now());
+    let mut checkpointed_at = (engine.events(), Instant::now());
     let mut ingest = base_stats;
     loop {
         let sources = expand_inputs(&args.inputs)?;
@@ -209,9 +215,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 } else {
                     resume.current = Some((piece.file, piece.index + 1));
                 }
-                progress.update(stats, engine.stats().events);
+                progress.update(stats, engine.events());
                 let stopping = stop.load(Ordering::Relaxed);
-                let due = engine.stats().events - checkpointed_at.0 >= checkpoint_events
+                let due = engine.events() - checkpointed_at.0 >= checkpoint_events
                     || checkpointed_at.1.elapsed().as_secs() >= checkpoint_seconds;
                 if let Some(dir) = &mut state_dir
                     && (due || stopping)
@@ -228,7 +234,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     if let Err(e) = state.and_then(|s| save(dir, &s)) {
                         failed.get_or_insert(e);
                     }
-                    checkpointed_at = (engine.stats().events, Instant::now());
+                    checkpointed_at = (engine.events(), Instant::now());
                 }
                 !stopping && failed.is_none()
             },
@@ -281,7 +287,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         sink.flush()?;
         eprintln!(
             "trailguard: interrupted after {} events{}",
-            engine.stats().events,
+            engine.events(),
             if state_dir.is_some() {
                 "; checkpoint written: run again with the same --state-dir to resume"
             } else {
@@ -308,10 +314,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let elapsed = started.elapsed();
     if let Some(path) = &args.stats {
-        write_stats(path, &ingest, engine.stats(), &failed_at_load, elapsed)?;
+        write_stats(path, &ingest, &engine.stats(), &failed_at_load, elapsed)?;
     }
 
-    summary(&ingest, engine.stats(), elapsed);
+    summary(&ingest, &engine.stats(), elapsed);
     for (rule, n) in engine.suppression_missing_fields() {
         anstream::eprintln!(
             "  {}: {n} alert(s) of rule {rule} lacked one of its alert_suppression group_by fields and were grouped as if it were empty; check the field names",
@@ -413,6 +419,13 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
     options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;
     options.batch_size = batch_size;
     options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
+    // One rules thread by default: on 2 cores decoding already takes the
+    // other core, and more rule threads were slower (docs/performance.md).
+    options.shards = args
+        .rule_threads
+        .or(settings.run.rule_threads)
+        .unwrap_or(1)
+        .max(1);
     Ok(RuleSetup {
         runtime,
         compiled,
@@ -472,7 +485,7 @@ fn emit(
     if let Err(e) = sink.write(alerts) {
         failed.get_or_insert(e);
     }
-    if abort_after.is_some_and(|n| engine.stats().events >= n) {
+    if abort_after.is_some_and(|n| engine.events() >= n) {
         std::process::abort();
     }
 }

@@ -45,6 +45,7 @@ pub struct RunSettings {
     pub asn_db: Option<PathBuf>,
     pub allowed_lateness_minutes: Option<u32>,
     pub batch_size: Option<usize>,
+    pub rule_threads: Option<usize>,
     pub state_dir: Option<PathBuf>,
     pub checkpoint_events: Option<u64>,
     pub checkpoint_seconds: Option<u64>,

@@ -405,3 +405,54 @@ fn generated_attacks_are_caught_as_the_ground_truth_says() {
         assert_eq!(got, expected, "{rule}");
     }
 }
+
+#[test]
+fn rule_threads_change_no_alert_and_no_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (input, _) = common::generate(d, 40_000, 3);
+    // Delivery order shuffled a little: files in reverse pairs, so some
+    // events arrive late and the watermark matters.
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&input)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    for pair in files.chunks_mut(2) {
+        pair.reverse();
+    }
+    let shuffled: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
+    let summary_of = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.contains("alert(s)") || l.contains("late events") || l.contains("duplicates")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut outputs = Vec::new();
+    for threads in ["1", "2", "5"] {
+        let out = run(d, &shuffled, &["--rule-threads", threads]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        outputs.push((threads, lines, summary_of(&stderr(&out))));
+    }
+    assert!(outputs[0].1.len() >= 2, "{:#?}", outputs[0].1);
+    let late = outputs[0]
+        .2
+        .iter()
+        .find(|l| l.contains("late events"))
+        .expect("late events line");
+    assert!(
+        !late.ends_with(": 0"),
+        "the shuffle makes late events: {late}"
+    );
+    for (threads, lines, summary) in &outputs[1..] {
+        assert_eq!(lines, &outputs[0].1, "{threads} threads vs 1");
+        assert_eq!(summary, &outputs[0].2, "{threads} threads vs 1");
+    }
+}

@@ -50,6 +50,11 @@ impl Watermark {
         Some(current)
     }
 
+    /// The watermark last announced.
+    pub fn announced_ms(&self) -> Option<i64> {
+        self.announced_ms
+    }
+
     /// The newest event time seen.
     pub fn newest_ms(&self) -> Option<i64> {
         self.newest_ms

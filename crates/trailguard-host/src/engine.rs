@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use trailguard_asn::AsnDb;
+use trailguard_format::{field, parse_time_ms};
 use trailguard_ingest::{Deduplicator, IngestStats, NormalizedEvent, Normalizer, decode_bytes};
 
 use crate::{
     AlertDocument, CompiledRule, Detector, HostError, Pipeline, PipelineState, PipelineStats,
-    RecoveryPolicy, RuleInfo, Runtime, Suppression,
+    RecoveryPolicy, RuleInfo, Runtime, Suppression, Suppressor,
 };
 
 /// How an [`Engine`] runs. Start from [`EngineOptions::default`] and set
@@ -34,11 +35,17 @@ pub struct EngineOptions {
     /// How late (event time) an event may arrive after newer ones and still
     /// count for its evaluations. Default 15 minutes.
     pub allowed_lateness_ms: i64,
-    /// Events per batch handed to the rules. Default 1024.
+    /// Events per batch handed to the rules (all shards together). Default
+    /// 1024.
     pub batch_size: usize,
     /// Drop an event whose eventID was seen within this much event time;
     /// 0 keeps duplicates. Default 60 minutes.
     pub dedup_window_ms: i64,
+    /// Run the rules on this many shards in parallel, each with its own
+    /// instance of every rule and the events of its identities (by
+    /// [`NormalizedEvent::group_key`]); every shard follows the one,
+    /// engine-wide watermark, so the alerts are those of one shard. Default 1.
+    pub shards: usize,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +57,7 @@ impl Default for EngineOptions {
             allowed_lateness_ms: 15 * 60_000,
             batch_size: 1024,
             dedup_window_ms: 60 * 60_000,
+            shards: 1,
         }
     }
 }
@@ -70,8 +78,14 @@ pub struct LoadFailure {
 /// it with any serde format (the CLI and the Kafka worker use postcard).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EngineState {
-    /// Every rule's snapshot, the watermark, counters, suppression groups.
-    pub pipeline: PipelineState,
+    /// Per shard: every rule's snapshot, the watermark, counters.
+    pub shards: Vec<PipelineState>,
+    /// The open suppression groups.
+    pub suppression: Suppressor,
+    /// Alerts written per rule (after suppression).
+    pub alerts: BTreeMap<String, u64>,
+    /// Alerts merged into others by suppression, per rule.
+    pub suppressed: BTreeMap<String, u64>,
     /// The eventIDs seen within the deduplication window.
     pub dedup: Option<Deduplicator>,
     /// Events dropped as duplicates so far.
@@ -92,10 +106,14 @@ pub struct EngineState {
 /// # Ok(()) }
 /// ```
 pub struct Engine {
-    pipeline: Pipeline,
+    shards: Vec<Pipeline>,
+    batches: Vec<Vec<NormalizedEvent>>,
+    batched: usize,
+    suppressor: Suppressor,
+    alerts: BTreeMap<String, u64>,
+    suppressed: BTreeMap<String, u64>,
     dedup: Option<Deduplicator>,
     duplicates: u64,
-    batch: Vec<NormalizedEvent>,
     batch_size: usize,
     asn: Option<Arc<AsnDb>>,
     rule_configs: BTreeMap<String, String>,
@@ -105,24 +123,28 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("pipeline", &self.pipeline)
-            .field("batched", &self.batch.len())
+            .field("shards", &self.shards.len())
+            .field("batched", &self.batched)
             .finish()
     }
 }
 
 impl Engine {
-    /// A detector of every rule, fresh. A rule whose constructor fails is
-    /// left out and listed in [`Engine::failed_at_load`]; a rule refusing
-    /// its configuration, two rules with one id, or a configuration or
-    /// suppression for an id no rule has are errors.
+    /// A detector of every rule (per shard), fresh. A rule whose
+    /// constructor fails is left out and listed in
+    /// [`Engine::failed_at_load`]; a rule refusing its configuration, two
+    /// rules with one id, or a configuration or suppression for an id no
+    /// rule has are errors.
     pub fn new(
         runtime: &Runtime,
         rules: &[CompiledRule],
         options: EngineOptions,
     ) -> Result<Engine, HostError> {
-        let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+        let shard_count = options.shards.max(1);
         let mut failed_at_load = Vec::new();
+        let mut usable = Vec::new();
+        let mut per_shard: Vec<Vec<Box<dyn Detector>>> =
+            (0..shard_count).map(|_| Vec::new()).collect();
         let config_of = |info: &RuleInfo| {
             options
                 .rule_configs
@@ -131,7 +153,8 @@ impl Engine {
                 .unwrap_or_default()
         };
         for rule in rules {
-            let detector = match runtime.instantiate(rule, config_of) {
+            // The first instance tells whether the rule loads at all.
+            let first = match runtime.instantiate(rule, config_of) {
                 Ok(d) => d,
                 Err(HostError::Rule {
                     rule: id,
@@ -147,24 +170,30 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
-            if let Some(first) = detectors.iter().find(|d| d.info().id == detector.info().id) {
+            if let Some(loaded) = per_shard[0].iter().find(|d| d.info().id == first.info().id) {
                 return Err(HostError::Load {
                     path: rule.path().to_owned(),
                     message: format!(
                         "a second rule with id {} (a rule of that id is already loaded: {}); load each rule once",
-                        detector.info().id,
-                        first.info().name
+                        first.info().id,
+                        loaded.info().name
                     ),
                 });
             }
-            detectors.push(Box::new(detector));
+            per_shard[0].push(Box::new(first));
+            usable.push(rule);
+        }
+        for shard in per_shard.iter_mut().skip(1) {
+            for rule in &usable {
+                shard.push(Box::new(runtime.instantiate(rule, config_of)?));
+            }
         }
         let known = |id: &str| {
-            detectors.iter().any(|d| d.info().id == id)
+            per_shard[0].iter().any(|d| d.info().id == id)
                 || failed_at_load.iter().any(|f| f.rule == id)
         };
         let loaded = || {
-            detectors
+            per_shard[0]
                 .iter()
                 .map(|d| d.info().id.as_str())
                 .collect::<Vec<_>>()
@@ -182,17 +211,30 @@ impl Engine {
                 });
             }
         }
-        let mut pipeline =
-            Pipeline::new(detectors, options.allowed_lateness_ms).with_policy(options.recovery);
+        let mut suppressor = Suppressor::default();
         for (id, suppression) in options.suppression {
-            pipeline = pipeline.with_suppression(&id, suppression);
+            suppressor.set(&id, suppression);
         }
+        let alerts = per_shard[0]
+            .iter()
+            .map(|d| (d.info().id.clone(), 0))
+            .collect();
+        let shards: Vec<Pipeline> = per_shard
+            .into_iter()
+            .map(|detectors| {
+                Pipeline::new(detectors, options.allowed_lateness_ms).with_policy(options.recovery)
+            })
+            .collect();
         Ok(Engine {
-            pipeline,
+            batches: (0..shards.len()).map(|_| Vec::new()).collect(),
+            shards,
+            batched: 0,
+            suppressor,
+            alerts,
+            suppressed: BTreeMap::new(),
             dedup: (options.dedup_window_ms > 0)
                 .then(|| Deduplicator::new(options.dedup_window_ms)),
             duplicates: 0,
-            batch: Vec::new(),
             batch_size: options.batch_size.max(1),
             asn: None,
             rule_configs: options.rule_configs,
@@ -215,8 +257,16 @@ impl Engine {
             self.duplicates += 1;
             return Vec::new();
         }
-        self.batch.push(event);
-        if self.batch.len() >= self.batch_size {
+        let shard = if self.shards.len() == 1 {
+            0
+        } else {
+            (event.group_hash() % self.shards.len() as u64) as usize
+        };
+        self.batches[shard].push(event);
+        self.batched += 1;
+        // Batches end where they would with one shard, so the watermark is
+        // announced at the same events and sharding changes no result.
+        if self.batched >= self.batch_size {
             self.flush()
         } else {
             Vec::new()
@@ -250,12 +300,98 @@ impl Engine {
         self.push_all(events)
     }
 
-    /// Hands the events batched so far to the rules.
+    /// Hands the events batched so far to the rules: each shard's batch on
+    /// its own thread, then every shard is told the engine-wide event time.
     pub fn flush(&mut self) -> Vec<AlertDocument> {
-        if self.batch.is_empty() {
+        if self.batched == 0 {
             return Vec::new();
         }
-        self.pipeline.push(std::mem::take(&mut self.batch))
+        self.batched = 0;
+        let batches: Vec<Vec<NormalizedEvent>> =
+            self.batches.iter_mut().map(std::mem::take).collect();
+        let mut raw: Vec<Vec<AlertDocument>> = if self.shards.len() == 1 {
+            let batch = batches.into_iter().next().unwrap_or_default();
+            vec![self.shards[0].push(batch)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .shards
+                    .iter_mut()
+                    .zip(batches)
+                    .map(|(shard, batch)| {
+                        scope.spawn(move || {
+                            if batch.is_empty() {
+                                Vec::new()
+                            } else {
+                                shard.push(batch)
+                            }
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            })
+        };
+        if self.shards.len() > 1
+            && let Some(newest) = self
+                .shards
+                .iter()
+                .filter_map(Pipeline::newest_event_ms)
+                .max()
+        {
+            for (shard, out) in self.shards.iter_mut().zip(raw.iter_mut()) {
+                out.extend(shard.note_progress(newest));
+            }
+        }
+        let watermark = self.shards.iter().filter_map(Pipeline::watermark_ms).max();
+        self.suppress(raw.into_iter().flatten().collect(), watermark)
+    }
+
+    /// Runs suppression over alerts the rules returned, then closes the
+    /// groups event time has passed; counts what is written.
+    fn suppress(
+        &mut self,
+        raw: Vec<AlertDocument>,
+        watermark_ms: Option<i64>,
+    ) -> Vec<AlertDocument> {
+        let mut out = Vec::with_capacity(raw.len());
+        if !self.suppressor.is_active() {
+            out = raw;
+        } else {
+            for doc in raw {
+                let rule = doc
+                    .get(field::RULE_ID)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                let time = doc
+                    .get(field::TIMESTAMP)
+                    .and_then(|v| v.as_str())
+                    .and_then(parse_time_ms)
+                    .unwrap_or(i64::MIN);
+                self.suppressor.offer(&rule, time, doc, &mut out);
+            }
+            if let Some(w) = watermark_ms {
+                self.suppressor.close_until(w, &mut out);
+            }
+        }
+        for doc in &out {
+            let Some(rule) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            // A suppression group's update repeats its alert with the final
+            // count: count the merged alerts, not the alert again.
+            match doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64()) {
+                Some(n) if n > 0 => *self.suppressed.entry(rule.to_owned()).or_default() += n,
+                _ => *self.alerts.entry(rule.to_owned()).or_default() += 1,
+            }
+        }
+        out
     }
 
     /// Event time has reached `timestamp_ms` elsewhere (see
@@ -263,14 +399,21 @@ impl Engine {
     /// watermark if it moved.
     pub fn note_progress(&mut self, timestamp_ms: i64) -> Vec<AlertDocument> {
         let mut alerts = self.flush();
-        alerts.extend(self.pipeline.note_progress(timestamp_ms));
+        let raw: Vec<AlertDocument> = self
+            .shards
+            .iter_mut()
+            .flat_map(|s| s.note_progress(timestamp_ms))
+            .collect();
+        let watermark = self.shards.iter().filter_map(Pipeline::watermark_ms).max();
+        alerts.extend(self.suppress(raw, watermark));
         alerts
     }
 
     /// The input has ended: flushes and runs every remaining evaluation.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
         let mut alerts = self.flush();
-        alerts.extend(self.pipeline.finish());
+        let raw: Vec<AlertDocument> = self.shards.iter_mut().flat_map(Pipeline::finish).collect();
+        alerts.extend(self.suppress(raw, Some(i64::MAX)));
         alerts
     }
 
@@ -279,19 +422,54 @@ impl Engine {
     pub fn checkpoint(&mut self) -> (Vec<AlertDocument>, EngineState) {
         let alerts = self.flush();
         let state = EngineState {
-            pipeline: self.pipeline.save_state(),
+            shards: self.shards.iter_mut().map(Pipeline::save_state).collect(),
+            suppression: self.suppressor.clone(),
+            alerts: self.alerts.clone(),
+            suppressed: self.suppressed.clone(),
             dedup: self.dedup.clone(),
             duplicates: self.duplicates,
         };
         (alerts, state)
     }
 
+    /// The number of shards a saved state was taken with (an engine must
+    /// have as many to load it).
+    pub fn shards_of(state: &EngineState) -> usize {
+        state.shards.len()
+    }
+
     /// Resumes from a state saved by [`Engine::checkpoint`] (of an engine
-    /// with the same rules; a rule the state does not know starts fresh).
-    /// Returns warnings; a rule refusing its snapshot is an error.
+    /// with the same rules and shards; a rule the state does not know
+    /// starts fresh). Returns warnings; a rule refusing its snapshot, or
+    /// another shard count, is an error.
     pub fn load_state(&mut self, state: EngineState) -> Result<Vec<String>, HostError> {
-        self.batch.clear();
-        let warnings = self.pipeline.load_state(state.pipeline)?;
+        if state.shards.len() != self.shards.len() {
+            return Err(HostError::Load {
+                path: PathBuf::new(),
+                message: format!(
+                    "the saved state has {} shard(s) but this engine runs {}: resume with the same number",
+                    state.shards.len(),
+                    self.shards.len()
+                ),
+            });
+        }
+        for batch in &mut self.batches {
+            batch.clear();
+        }
+        self.batched = 0;
+        let mut warnings = Vec::new();
+        for (shard, saved) in self.shards.iter_mut().zip(state.shards) {
+            for w in shard.load_state(saved)? {
+                if !warnings.contains(&w) {
+                    warnings.push(w);
+                }
+            }
+        }
+        self.suppressor.restore_groups(state.suppression);
+        for (rule, n) in state.alerts {
+            self.alerts.insert(rule, n);
+        }
+        self.suppressed = state.suppressed;
         if state.dedup.is_some() || self.dedup.is_none() {
             self.dedup = state.dedup;
         }
@@ -299,23 +477,26 @@ impl Engine {
         Ok(warnings)
     }
 
-    /// Replaces the running rule of the same id with a new build of it,
-    /// carrying its state over (between two batches: no event is lost). If
-    /// the new one refuses the state, the old one keeps running and the
-    /// error says why. Returns the rule id.
+    /// Replaces the running rule of the same id with a new build of it in
+    /// every shard, carrying its state over (between two batches: no event
+    /// is lost). If the new one refuses the state, the old one keeps
+    /// running and the error says why. Returns the rule id.
     pub fn reload(&mut self, runtime: &Runtime, rule: &CompiledRule) -> Result<String, HostError> {
         let configs = &self.rule_configs;
-        let detector = runtime.instantiate(rule, |info| {
-            configs.get(&info.id).cloned().unwrap_or_default()
-        })?;
-        let id = detector.info().id.clone();
-        self.pipeline.replace_rule(Box::new(detector))?;
+        let mut id = String::new();
+        for shard in &mut self.shards {
+            let detector = runtime.instantiate(rule, |info| {
+                configs.get(&info.id).cloned().unwrap_or_default()
+            })?;
+            id.clone_from(&detector.info().id);
+            shard.replace_rule(Box::new(detector))?;
+        }
         Ok(id)
     }
 
     /// The running rules, in the order they are fed.
     pub fn rules(&self) -> Vec<&RuleInfo> {
-        self.pipeline.rules()
+        self.shards.first().map(Pipeline::rules).unwrap_or_default()
     }
 
     /// Rules left out at load.
@@ -323,15 +504,32 @@ impl Engine {
         &self.failed_at_load
     }
 
-    /// Events, late events, alerts per rule, failures.
-    pub fn stats(&self) -> &PipelineStats {
-        self.pipeline.stats()
+    /// Events, late events, alerts per rule (as written, after
+    /// suppression), failures: all shards together.
+    pub fn stats(&self) -> PipelineStats {
+        let mut total = PipelineStats {
+            alerts: self.alerts.clone(),
+            suppressed: self.suppressed.clone(),
+            ..PipelineStats::default()
+        };
+        for shard in &self.shards {
+            let s = shard.stats();
+            total.events += s.events;
+            total.late_events += s.late_events;
+            total.failures.extend(s.failures.iter().cloned());
+        }
+        total
+    }
+
+    /// Events handed to the rules so far (cheaper than [`Engine::stats`]).
+    pub fn events(&self) -> u64 {
+        self.shards.iter().map(|s| s.stats().events).sum()
     }
 
     /// Per suppressed rule, the alerts that lacked one of its `group_by`
     /// fields (a misspelt field name groups everything together).
     pub fn suppression_missing_fields(&self) -> &BTreeMap<String, u64> {
-        self.pipeline.suppression_missing_fields()
+        self.suppressor.missing_fields()
     }
 
     /// Events dropped as duplicates.
@@ -341,6 +539,9 @@ impl Engine {
 
     /// The newest event time seen.
     pub fn newest_event_ms(&self) -> Option<i64> {
-        self.pipeline.newest_event_ms()
+        self.shards
+            .iter()
+            .filter_map(Pipeline::newest_event_ms)
+            .max()
     }
 }

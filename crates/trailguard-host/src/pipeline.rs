@@ -12,9 +12,7 @@ use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::Alert;
 
 use crate::alert::document;
-use crate::{
-    AlertDocument, Detector, HostError, RuleInfo, Suppression, Suppressor, Watermark, field,
-};
+use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark};
 
 /// How the pipeline recovers a failing rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,10 +84,6 @@ pub struct PipelineState {
     pub late_events: u64,
     /// Alerts per rule so far.
     pub alerts: BTreeMap<String, u64>,
-    /// Alerts merged into others by suppression, per rule, so far.
-    pub suppressed: BTreeMap<String, u64>,
-    /// Suppression groups not written yet.
-    pub suppression: Suppressor,
 }
 
 /// What the pipeline counted.
@@ -202,7 +196,6 @@ pub struct Pipeline {
     slots: Vec<Slot>,
     watermark: Watermark,
     policy: RecoveryPolicy,
-    suppressor: Suppressor,
     stats: PipelineStats,
 }
 
@@ -235,7 +228,6 @@ impl Pipeline {
                 .collect(),
             watermark: Watermark::new(allowed_lateness_ms),
             policy: RecoveryPolicy::default(),
-            suppressor: Suppressor::default(),
             stats,
         }
     }
@@ -243,12 +235,6 @@ impl Pipeline {
     /// Sets how failing rules are recovered.
     pub fn with_policy(mut self, policy: RecoveryPolicy) -> Pipeline {
         self.policy = policy;
-        self
-    }
-
-    /// Suppresses the alerts of rule `rule_id` (see [`Suppressor`]).
-    pub fn with_suppression(mut self, rule_id: &str, suppression: Suppression) -> Pipeline {
-        self.suppressor.set(rule_id, suppression);
         self
     }
 
@@ -266,7 +252,6 @@ impl Pipeline {
         self.stats.events += count;
         if let Some(w) = self.watermark.advance() {
             out.extend(self.call_all(&Op::Advance(w)));
-            self.close_suppression(w, &mut out);
         }
         out
     }
@@ -278,48 +263,13 @@ impl Pipeline {
         let mut out = Vec::new();
         if let Some(w) = self.watermark.advance() {
             out.extend(self.call_all(&Op::Advance(w)));
-            self.close_suppression(w, &mut out);
         }
         out
     }
 
     /// The input has ended: every remaining evaluation runs.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
-        let mut out = self.call_all(&Op::Advance(i64::MAX));
-        self.close_suppression(i64::MAX, &mut out);
-        out
-    }
-
-    /// Writes the suppression groups that event time has closed.
-    fn close_suppression(&mut self, watermark_ms: i64, out: &mut Vec<AlertDocument>) {
-        if !self.suppressor.is_active() {
-            return;
-        }
-        let start = out.len();
-        self.suppressor.close_until(watermark_ms, out);
-        self.count(&out[start..]);
-    }
-
-    /// Counts written alerts by rule (and what suppression merged into them).
-    fn count(&mut self, written: &[AlertDocument]) {
-        for doc in written {
-            let Some(rule) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            // A suppression group's update repeats its alert with the final
-            // count: count the merged alerts, not the alert again.
-            match doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64()) {
-                Some(n) if n > 0 => {
-                    *self.stats.suppressed.entry(rule.to_owned()).or_default() += n;
-                }
-                _ => *self.stats.alerts.entry(rule.to_owned()).or_default() += 1,
-            }
-        }
-    }
-
-    /// Per suppressed rule, the alerts that lacked a `group_by` field.
-    pub fn suppression_missing_fields(&self) -> &BTreeMap<String, u64> {
-        self.suppressor.missing_fields()
+        self.call_all(&Op::Advance(i64::MAX))
     }
 
     /// The rules, in the order they are fed.
@@ -335,6 +285,11 @@ impl Pipeline {
     /// The newest event time seen.
     pub fn newest_event_ms(&self) -> Option<i64> {
         self.watermark.newest_ms()
+    }
+
+    /// The watermark last announced to the rules.
+    pub fn watermark_ms(&self) -> Option<i64> {
+        self.watermark.announced_ms()
     }
 
     /// Replaces the running rule with the same id by `new` (a new build of
@@ -403,8 +358,6 @@ impl Pipeline {
             events: self.stats.events,
             late_events: self.stats.late_events,
             alerts: self.stats.alerts.clone(),
-            suppressed: self.stats.suppressed.clone(),
-            suppression: self.suppressor.clone(),
         }
     }
 
@@ -459,8 +412,7 @@ impl Pipeline {
                 *count = n;
             }
         }
-        self.stats.suppressed = state.suppressed;
-        self.suppressor.restore_groups(state.suppression);
+
         Ok(warnings)
     }
 
@@ -468,13 +420,14 @@ impl Pipeline {
         let mut out = Vec::new();
         for i in 0..self.slots.len() {
             if let Some(docs) = self.call(i, op) {
-                let rule = self.slots[i].detector.info().id.clone();
-                for (time, doc) in docs {
-                    self.suppressor.offer(&rule, time, doc, &mut out);
-                }
+                *self
+                    .stats
+                    .alerts
+                    .entry(self.slots[i].detector.info().id.clone())
+                    .or_default() += docs.len() as u64;
+                out.extend(docs.into_iter().map(|(_, doc)| doc));
             }
         }
-        self.count(&out);
         out
     }
 

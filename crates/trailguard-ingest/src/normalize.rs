@@ -204,6 +204,31 @@ impl NormalizedEvent {
         }
     }
 
+    /// The identity rules group by: `user.name`, a unit separator, and the
+    /// identity type. Every shipped rule's groups (rule A: name and type;
+    /// rule B: account, name and type; deduplication: one event) are whole
+    /// under this key, so events can be sharded or partitioned by it.
+    pub fn group_key(&self) -> String {
+        format!(
+            "{}\u{1f}{}",
+            self.user_name.as_deref().unwrap_or_default(),
+            self.identity_type.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// A stable hash of [`NormalizedEvent::group_key`] (FNV-1a), to pick a
+    /// shard.
+    pub fn group_hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let name = self.user_name.as_deref().unwrap_or_default();
+        let kind = self.identity_type.as_deref().unwrap_or_default();
+        for byte in name.bytes().chain([0x1f]).chain(kind.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+
     /// The borrowed view rules read.
     pub fn view(&self) -> Event<'_> {
         Event {

@@ -45,11 +45,7 @@ pub const CONTROL_END: &str = "end";
 /// refinements of this key, so each group of each shipped rule is whole in
 /// one partition.
 pub fn partition_key(event: &NormalizedEvent) -> String {
-    format!(
-        "{}\u{1f}{}",
-        event.user_name.as_deref().unwrap_or_default(),
-        event.identity_type.as_deref().unwrap_or_default()
-    )
+    event.group_key()
 }
 
 /// The state topic of an input topic, unless named otherwise.
