@@ -199,6 +199,51 @@ fn wait_for_alerts(s: &Scenario, group: &str, deadline: Duration) -> Vec<PathBuf
     }
 }
 
+/// Every message of `topic`: (key, JSON payload).
+fn read_topic(brokers: &str, topic: &str) -> Vec<(String, serde_json::Value)> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    let Some(partitions) = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().len() as i32)
+    else {
+        return Vec::new();
+    };
+    let mut list = rdkafka::TopicPartitionList::new();
+    let mut end = 0;
+    for p in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        end += high - low;
+        list.add_partition_offset(topic, p, rdkafka::Offset::Offset(low))
+            .expect("offset");
+    }
+    consumer.assign(&list).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (out.len() as i64) < end && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let doc = serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON alert");
+            out.push((key, doc));
+        }
+    }
+    out
+}
+
 fn stop(workers: &mut [Child]) {
     for w in workers.iter() {
         // SIGTERM: checkpoint and leave the group.
@@ -259,6 +304,53 @@ fn kafka_workers_together_equal_one_process_even_when_one_dies() {
         3,
         "all three workers had partitions: {}",
         logs(&s, "all-live")
+    );
+
+    // One worker writing its alerts to a topic, keyed by alert id.
+    let d = s.dir.path();
+    let mut to_topic = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(modules_dir())
+        .args([
+            "--kafka-brokers",
+            &s.broker.address,
+            "--topic",
+            &s.topic,
+            "--group",
+            "to-topic",
+        ])
+        .args(["--alerts-topic", "alerts"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("to-topic.log")).expect("log"))
+        .spawn()
+        .expect("worker starts");
+    let start = Instant::now();
+    let mut messages = Vec::new();
+    while start.elapsed() < Duration::from_secs(90) {
+        messages = read_topic(&s.broker.address, "alerts");
+        if messages.len() >= s.expected.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop(std::slice::from_mut(&mut to_topic));
+    let on_topic: BTreeMap<String, serde_json::Value> = messages
+        .into_iter()
+        .map(|(key, doc)| {
+            assert_eq!(
+                doc["kibana.alert.uuid"],
+                key.as_str(),
+                "keyed by the alert id"
+            );
+            (key, doc)
+        })
+        .collect();
+    assert_eq!(
+        on_topic.keys().collect::<BTreeSet<_>>(),
+        want,
+        "{}",
+        std::fs::read_to_string(d.join("to-topic.log")).unwrap_or_default()
     );
 
     // Again in a new group, and worker 0 dies (aborts, as a SIGKILL: no
