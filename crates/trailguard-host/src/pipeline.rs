@@ -149,8 +149,7 @@ struct Slot {
 }
 
 impl Slot {
-    /// The call's alerts, each with its time.
-    fn apply(&mut self, op: &Op) -> Result<Vec<(i64, AlertDocument)>, HostError> {
+    fn apply(&mut self, op: &Op) -> Result<Vec<AlertDocument>, HostError> {
         let alerts: Vec<Alert> = match op {
             Op::Process(events) => self.detector.process(events)?,
             Op::Advance(w) => self.detector.advance(*w)?,
@@ -159,14 +158,11 @@ impl Slot {
         alerts
             .into_iter()
             .map(|a| {
-                let time = a.timestamp_ms;
-                document(info, a)
-                    .map(|doc| (time, doc))
-                    .map_err(|message| HostError::Rule {
-                        rule: info.id.clone(),
-                        call: op.name(),
-                        message,
-                    })
+                document(info, a).map_err(|message| HostError::Rule {
+                    rule: info.id.clone(),
+                    call: op.name(),
+                    message,
+                })
             })
             .collect()
     }
@@ -425,7 +421,7 @@ impl Pipeline {
                     .alerts
                     .entry(self.slots[i].detector.info().id.clone())
                     .or_default() += docs.len() as u64;
-                out.extend(docs.into_iter().map(|(_, doc)| doc));
+                out.extend(docs);
             }
         }
         out
@@ -433,7 +429,7 @@ impl Pipeline {
 
     /// One supervised call: on failure, restart from the checkpoint, replay,
     /// retry once; quarantine if that fails or restarts are used up.
-    fn call(&mut self, i: usize, op: &Op) -> Option<Vec<(i64, AlertDocument)>> {
+    fn call(&mut self, i: usize, op: &Op) -> Option<Vec<AlertDocument>> {
         let policy = self.policy;
         let slot = &mut self.slots[i];
         if slot.quarantined {
