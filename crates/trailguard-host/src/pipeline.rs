@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +16,24 @@ use crate::alert::document;
 use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark};
 
 /// How the pipeline recovers a failing rule.
+///
+/// Recovery restores the rule's last snapshot and replays the calls since,
+/// so every rule is snapshotted now and then. A snapshot of a large state
+/// costs milliseconds, so how often depends on what it costs: a rule is
+/// snapshotted once the time spent in its calls since its last snapshot is
+/// `100 / snapshot_budget_percent` times what that snapshot took (cheap
+/// snapshots are taken often, for short replays), and at the latest after
+/// `checkpoint_every` calls (which bounds replay and the memory it needs).
+/// When checkpoints happen changes nothing in the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecoveryPolicy {
-    /// Take a checkpoint (snapshot) of each rule after this many calls;
-    /// recovery replays the calls since. Default 32 (32 batches of events
-    /// are kept for replay, shared by all rules).
+    /// Snapshot each rule at the latest after this many calls; recovery
+    /// replays at most these, and their batches are kept in memory, shared
+    /// by all rules. Default 128.
     pub checkpoint_every: usize,
+    /// Snapshots may cost about this share of a rule's time, in percent;
+    /// 0 snapshots exactly every `checkpoint_every` calls. Default 5.
+    pub snapshot_budget_percent: u32,
     /// Restarts allowed per rule before it is quarantined. Default 3.
     pub max_restarts: u32,
 }
@@ -28,9 +41,21 @@ pub struct RecoveryPolicy {
 impl Default for RecoveryPolicy {
     fn default() -> Self {
         RecoveryPolicy {
-            checkpoint_every: 32,
+            checkpoint_every: 128,
+            snapshot_budget_percent: 5,
             max_restarts: 3,
         }
+    }
+}
+
+impl RecoveryPolicy {
+    /// Whether a rule that has made `calls` calls taking `busy` since its
+    /// last snapshot, which took `last_snapshot`, is due for another.
+    fn snapshot_due(&self, calls: usize, busy: Duration, last_snapshot: Duration) -> bool {
+        calls >= self.checkpoint_every
+            || (self.snapshot_budget_percent > 0
+                && busy.as_nanos() * u128::from(self.snapshot_budget_percent)
+                    >= last_snapshot.as_nanos() * 100)
     }
 }
 
@@ -144,6 +169,10 @@ struct Slot {
     log: Vec<Op>,
     /// The last good snapshot; `None`: the rule's initial state.
     checkpoint: Option<Vec<u8>>,
+    /// Time spent in the calls since the checkpoint.
+    busy: Duration,
+    /// What taking the last checkpoint took.
+    snapshot_took: Duration,
     restarts: u32,
     quarantined: bool,
 }
@@ -181,9 +210,20 @@ impl Slot {
     }
 
     fn checkpoint(&mut self) -> Result<(), HostError> {
+        let started = Instant::now();
         self.checkpoint = Some(self.detector.snapshot()?);
+        self.snapshot_took = started.elapsed();
+        self.busy = Duration::ZERO;
         self.log.clear();
         Ok(())
+    }
+
+    /// Forgets the calls before a state set from outside (a restore or a
+    /// reload), which becomes the checkpoint.
+    fn reset_log(&mut self, checkpoint: Option<Vec<u8>>) {
+        self.checkpoint = checkpoint;
+        self.busy = Duration::ZERO;
+        self.log.clear();
     }
 }
 
@@ -218,6 +258,8 @@ impl Pipeline {
                     detector,
                     log: Vec::new(),
                     checkpoint: None,
+                    busy: Duration::ZERO,
+                    snapshot_took: Duration::ZERO,
                     restarts: 0,
                     quarantined: false,
                 })
@@ -236,15 +278,17 @@ impl Pipeline {
 
     /// Feeds one batch to every rule, then announces the watermark if it
     /// moved. Alerts come back in a deterministic order: by rule, then as
-    /// the rule returned them.
-    pub fn push(&mut self, events: Vec<NormalizedEvent>) -> Vec<AlertDocument> {
-        for e in &events {
+    /// the rule returned them. The batch may be shared (`Arc`): the
+    /// pipeline keeps it until no rule can need it for a replay.
+    pub fn push(&mut self, events: impl Into<Arc<Vec<NormalizedEvent>>>) -> Vec<AlertDocument> {
+        let events = events.into();
+        for e in events.iter() {
             if self.watermark.observe(e.timestamp_ms) {
                 self.stats.late_events += 1;
             }
         }
         let count = events.len() as u64;
-        let mut out = self.call_all(&Op::Process(Arc::new(events)));
+        let mut out = self.call_all(&Op::Process(events));
         self.stats.events += count;
         if let Some(w) = self.watermark.advance() {
             out.extend(self.call_all(&Op::Advance(w)));
@@ -311,8 +355,7 @@ impl Pipeline {
             new.restore(bytes)?;
         }
         slot.detector = new;
-        slot.checkpoint = state;
-        slot.log.clear();
+        slot.reset_log(state);
         slot.restarts = 0;
         slot.quarantined = false;
         Ok(())
@@ -387,8 +430,7 @@ impl Pipeline {
                             reason(&e)
                         ),
                     })?;
-                    slot.checkpoint = Some(bytes.clone());
-                    slot.log.clear();
+                    slot.reset_log(Some(bytes.clone()));
                 }
             }
         }
@@ -435,7 +477,10 @@ impl Pipeline {
         if slot.quarantined {
             return None;
         }
-        let docs = match slot.apply(op) {
+        let started = Instant::now();
+        let applied = slot.apply(op);
+        slot.busy += started.elapsed();
+        let docs = match applied {
             Ok(docs) => docs,
             Err(first) => {
                 let (recovery, docs, message) = if slot.restarts < policy.max_restarts {
@@ -477,7 +522,7 @@ impl Pipeline {
             }
         };
         slot.log.push(op.clone());
-        if slot.log.len() >= policy.checkpoint_every
+        if policy.snapshot_due(slot.log.len(), slot.busy, slot.snapshot_took)
             && let Err(e) = slot.checkpoint()
         {
             slot.quarantined = true;

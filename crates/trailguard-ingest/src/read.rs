@@ -102,15 +102,26 @@ fn open(source: &Source) -> std::io::Result<Box<dyn BufRead + Send>> {
     })
 }
 
-/// Reads up to about `want` bytes, ending at a line end (or the input's end).
-/// Returns the error that stopped reading, if any.
+/// Reads at least `want` bytes (or up to the input's end) into `into`,
+/// ending just after a line end: whole blocks from the reader's buffer, so
+/// lines are not looked for one by one. Returns the error that stopped
+/// reading, if any.
 fn read_lines(input: &mut dyn BufRead, want: usize, into: &mut Vec<u8>) -> Option<std::io::Error> {
-    while into.len() < want {
-        match input.read_until(b'\n', into) {
-            Ok(0) => return None,
-            Ok(_) => {}
+    while into.len() < want || !into.ends_with(b"\n") {
+        let block = match input.fill_buf() {
+            Ok([]) => return None,
+            Ok(block) => block,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Some(e),
-        }
+        };
+        // The first line end that brings the piece to `want` bytes ends it.
+        let from = want.saturating_sub(into.len()).saturating_sub(1);
+        let take = match block.get(from..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+            Some(at) => from + at + 1,
+            None => block.len(),
+        };
+        into.extend_from_slice(&block[..take]);
+        input.consume(take);
     }
     None
 }
@@ -164,7 +175,7 @@ fn cut(source: &Source, options: &ReadOptions, send: &mut dyn FnMut(Piece) -> bo
                 RejectReason::InvalidJson(format!("the input is cut off or corrupt ({e})")),
             )
         });
-        let lines = text.iter().filter(|&&b| b == b'\n').count();
+        let lines = memchr::memchr_iter(b'\n', &text).count();
         let current = std::mem::take(&mut text);
         // Read ahead, so a piece knows whether it is the input's last.
         let done = read_error.is_some() || !ndjson || current.is_empty();
