@@ -127,13 +127,12 @@ impl Timeline {
     }
 
     fn matches(&self, e: &NormalizedEvent) -> bool {
-        let same = |want: &Option<String>, have: &Option<String>| {
-            want.is_none() || want.as_deref() == have.as_deref()
-        };
+        let same =
+            |want: &Option<String>, have: Option<&str>| want.is_none() || want.as_deref() == have;
         e.timestamp_ms >= self.start_ms()
             && e.timestamp_ms < self.alert_ms.saturating_add(AFTER_MS)
-            && same(&self.identity_type, &e.identity_type)
-            && same(&self.account, &e.cloud_account_id)
+            && same(&self.identity_type, e.identity_type.as_deref())
+            && same(&self.account, e.cloud_account_id.as_deref())
     }
 
     fn add(&mut self, e: &NormalizedEvent) {
@@ -146,14 +145,16 @@ impl Timeline {
             .entry(hour)
             .or_default() += 1;
         self.events += 1;
-        if e.event_id.as_ref().is_some_and(|id| self.ids.contains(id))
+        if e.event_id
+            .as_deref()
+            .is_some_and(|id| self.ids.contains(id))
             && self.highlighted.len() < MAX_LISTED
         {
             self.highlighted.push(Highlight {
                 time_ms: e.timestamp_ms,
                 network,
-                action: e.event_action.clone().unwrap_or_default(),
-                ip: e.source_ip.clone().unwrap_or_default(),
+                action: e.event_action.as_deref().unwrap_or_default().to_owned(),
+                ip: e.source_ip.as_deref().unwrap_or_default().to_owned(),
             });
         }
     }
@@ -170,10 +171,10 @@ impl Timeline {
 
 fn network_of(e: &NormalizedEvent) -> String {
     match (&e.source_as_organization, e.source_as_number) {
-        (Some(org), _) => org.clone(),
+        (Some(org), _) => org.to_string(),
         (None, Some(n)) => format!("AS{n}"),
         (None, None) => match &e.source_address {
-            Some(a) if e.source_ip.is_none() => a.clone(),
+            Some(a) if e.source_ip.is_none() => a.to_string(),
             _ => "unknown network".into(),
         },
     }
@@ -214,7 +215,7 @@ fn collect(timelines: &mut [Timeline], inputs: &[PathBuf], asn: Option<&AsnDb>) 
         IngestStats::default(),
         &mut |_, events, _| {
             for e in &events {
-                let named = e.user_name.as_ref().and_then(|u| by_user.get(u));
+                let named = e.user_name.as_deref().and_then(|u| by_user.get(u));
                 let candidates = named
                     .into_iter()
                     .flatten()

@@ -44,17 +44,17 @@ pub fn built_component(crate_name: &str) -> PathBuf {
 /// The normalized event a [`TestEvent`] stands for.
 pub fn normalized(e: &TestEvent) -> NormalizedEvent {
     NormalizedEvent {
-        event_id: e.event_id.clone(),
-        event_action: e.event_action.clone(),
-        cloud_account_id: e.cloud_account_id.clone(),
-        user_name: e.user_name.clone(),
-        identity_type: e.identity_type.clone(),
-        source_address: e.source_ip.clone(),
-        source_ip: e.source_ip.clone(),
+        event_id: e.event_id.as_deref().map(Into::into),
+        event_action: e.event_action.as_deref().map(Into::into),
+        cloud_account_id: e.cloud_account_id.as_deref().map(Into::into),
+        user_name: e.user_name.as_deref().map(Into::into),
+        identity_type: e.identity_type.as_deref().map(Into::into),
+        source_address: e.source_ip.as_deref().map(Into::into),
+        source_ip: e.source_ip.as_deref().map(Into::into),
         source_as_number: e.source_as_number,
-        source_as_organization: e.source_as_organization.clone(),
-        user_agent: e.user_agent.clone(),
-        user_changes_name: e.user_changes_name.clone(),
+        source_as_organization: e.source_as_organization.as_deref().map(Into::into),
+        user_agent: e.user_agent.as_deref().map(Into::into),
+        user_changes_name: e.user_changes_name.as_deref().map(Into::into),
         outcome: e.outcome,
         ..NormalizedEvent::at(e.timestamp_ms)
     }

@@ -433,7 +433,7 @@ mod tests {
             bytes,
             &Normalizer::new(None),
             &mut stats,
-            &mut |e| ids.push(e.event_id.unwrap_or_default()),
+            &mut |e| ids.push(e.event_id.unwrap_or_default().into()),
         );
         (ids, stats)
     }

@@ -84,7 +84,7 @@ mod tests {
 
     fn event(id: Option<&str>, t: i64) -> NormalizedEvent {
         NormalizedEvent {
-            event_id: id.map(String::from),
+            event_id: id.map(Into::into),
             ..NormalizedEvent::at(t)
         }
     }

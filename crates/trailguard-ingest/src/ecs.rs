@@ -3,6 +3,7 @@
 //! (`{"source.ip": ...}`) or a mix; an existing `source.as.*` is kept rather
 //! than looked up again.
 
+use compact_str::{CompactString, ToCompactString};
 use serde_json::Value;
 use trailguard_rule_sdk::Outcome;
 
@@ -19,10 +20,10 @@ pub(crate) fn get<'v>(doc: &'v Value, path: &str) -> Option<&'v Value> {
         .find_map(|(i, _)| get(object.get(&path[..i])?, &path[i + 1..]))
 }
 
-fn text(doc: &Value, path: &str) -> Option<String> {
+fn text(doc: &Value, path: &str) -> Option<CompactString> {
     match get(doc, path)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.as_str().into()),
+        Value::Number(n) => Some(n.to_string().into()),
         _ => None,
     }
 }
@@ -46,7 +47,8 @@ impl Normalizer<'_> {
         doc: &Value,
     ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
         let time = text(doc, "@timestamp").ok_or(RejectReason::MissingEventTime)?;
-        let timestamp_ms = parse_event_time(&time).ok_or(RejectReason::BadEventTime(time))?;
+        let timestamp_ms =
+            parse_event_time(&time).ok_or_else(|| RejectReason::BadEventTime(time.into()))?;
         let source_address = text(doc, "source.address").or_else(|| text(doc, "source.ip"));
         // Already enriched upstream (a number, as JSON number or string,
         // and/or an organization): keep it, do not look it up again.
@@ -62,8 +64,9 @@ impl Normalizer<'_> {
             } else {
                 let (ip, info, no_asn) =
                     self.enrich(text(doc, "source.ip").or(source_address.clone()).as_deref());
-                let (number, organization) =
-                    info.map_or((None, None), |i| (Some(i.number), i.organization));
+                let (number, organization) = info.map_or((None, None), |i| {
+                    (Some(i.number), i.organization.map(CompactString::from))
+                });
                 (ip, number, organization, no_asn)
             };
         let outcome = match text(doc, "event.outcome")
@@ -85,7 +88,7 @@ impl Normalizer<'_> {
             identity_type: text(doc, "aws.cloudtrail.user_identity.type"),
             identity_arn: text(doc, "aws.cloudtrail.user_identity.arn"),
             source_address,
-            source_ip: ip.map(|ip| ip.to_string()),
+            source_ip: ip.map(|ip| ip.to_compact_string()),
             source_as_number: number,
             source_as_organization: organization,
             user_agent: text(doc, "user_agent.original"),
@@ -131,7 +134,7 @@ impl NormalizedEvent {
             ("user.changes.name", &self.user_changes_name),
         ] {
             if let Some(v) = value {
-                doc.insert(key.into(), v.clone().into());
+                doc.insert(key.into(), v.as_str().into());
             }
         }
         if let Some(n) = self.source_as_number {
@@ -154,7 +157,7 @@ impl NormalizedEvent {
             serde_json::from_slice(text).map_err(|e| RejectReason::InvalidJson(e.to_string()))?;
         let timestamp_ms = parse_event_time(&flat.timestamp)
             .ok_or_else(|| RejectReason::BadEventTime(flat.timestamp.to_string()))?;
-        let own = |s: Option<std::borrow::Cow<'_, str>>| s.map(|s| s.into_owned());
+        let own = |s: Option<std::borrow::Cow<'_, str>>| s.map(CompactString::from);
         Ok(NormalizedEvent {
             timestamp_ms,
             event_id: own(flat.event_id),

@@ -18,6 +18,7 @@ mod scan;
 pub mod source;
 mod stats;
 
+pub use compact_str::CompactString;
 pub use decode::{decode_bytes, parse_only};
 pub use dedup::Deduplicator;
 pub use normalize::{NormalizedEvent, Normalizer};

@@ -116,7 +116,10 @@ fn read_lines(input: &mut dyn BufRead, want: usize, into: &mut Vec<u8>) -> Optio
         };
         // The first line end that brings the piece to `want` bytes ends it.
         let from = want.saturating_sub(into.len()).saturating_sub(1);
-        let take = match block.get(from..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+        let take = match block
+            .get(from..)
+            .and_then(|rest| memchr::memchr(b'\n', rest))
+        {
             Some(at) => from + at + 1,
             None => block.len(),
         };
@@ -349,7 +352,11 @@ mod tests {
             resume,
             IngestStats::default(),
             &mut |_, events, _| {
-                ids.extend(events.into_iter().map(|e| e.event_id.unwrap_or_default()));
+                ids.extend(
+                    events
+                        .into_iter()
+                        .map(|e| e.event_id.unwrap_or_default().into()),
+                );
                 true
             },
         );
