@@ -25,6 +25,13 @@ use crate::rules::rule_files;
 
 const LATENESS_MS: i64 = 15 * 60_000;
 
+/// The median of some measurements (0 if there are none).
+fn median(times: impl IntoIterator<Item = f64>) -> f64 {
+    let mut times: Vec<f64> = times.into_iter().collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
 /// Events per second and nanoseconds per event of `events` in `seconds`.
 fn rate(events: usize, seconds: f64) -> Value {
     let secs = seconds.max(1e-9);
@@ -80,19 +87,20 @@ fn engine(runtime: &Runtime, rules: &[std::path::PathBuf], shards: usize) -> Res
     Ok(Engine::new(runtime, &compiled, options)?)
 }
 
-/// The whole path on one thread: decode, normalize, enrich, then every
-/// rule, sequentially.
+/// The whole path on one thread: read the file, decode, normalize, enrich,
+/// then every rule, sequentially.
 fn single_thread(
-    text: &[u8],
+    file: &Path,
     normalizer: &Normalizer<'_>,
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
 ) -> Result<(usize, f64)> {
     let mut engine = engine(runtime, rules, 1)?;
     let started = Instant::now();
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     decode_bytes(
         "bench",
-        text,
+        &text,
         normalizer,
         &mut IngestStats::default(),
         &mut |e| {
@@ -144,42 +152,74 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let file = std::env::temp_dir().join(format!("trailguard-bench-{}.ndjson", std::process::id()));
     std::fs::write(&file, &text).with_context(|| format!("cannot write {}", file.display()))?;
 
+    let rounds = args.rounds as usize;
+
     // Parse only: the floor of reading CloudTrail JSON.
-    let started = Instant::now();
-    let parsed = parse_only(&text);
-    let parse = rate(parsed, started.elapsed().as_secs_f64());
+    let mut parsed = 0;
+    let parse_seconds = median((0..rounds).map(|_| {
+        let started = Instant::now();
+        parsed = parse_only(&text);
+        started.elapsed().as_secs_f64()
+    }));
+    let parse = rate(parsed, parse_seconds);
 
     // Parse, normalize, enrich, one thread.
-    let started = Instant::now();
     let mut events = Vec::new();
-    decode_bytes(
-        "bench",
-        &text,
-        &normalizer,
-        &mut IngestStats::default(),
-        &mut |e| events.push(e),
-    );
-    let decode = rate(events.len(), started.elapsed().as_secs_f64());
+    let decode_seconds = median((0..rounds).map(|_| {
+        events = Vec::new();
+        let started = Instant::now();
+        decode_bytes(
+            "bench",
+            &text,
+            &normalizer,
+            &mut IngestStats::default(),
+            &mut |e| events.push(e),
+        );
+        started.elapsed().as_secs_f64()
+    }));
+    let decode = rate(events.len(), decode_seconds);
 
     let runtime = Runtime::new(RuntimeOptions::default())?;
     let rules = rule_files(&args.rules.rules)?;
     let mut per_rule = serde_json::Map::new();
     let mut component_vs_native = serde_json::Map::new();
     for path in &rules {
-        let component = runtime.load_rule(path, |_| String::new())?;
-        let id = component.info().id.clone();
-        let wasm_seconds = through(vec![Box::new(component)], &events);
+        let compiled = runtime.compile_rule(path)?;
+        let id = runtime
+            .instantiate(&compiled, |_| String::new())?
+            .info()
+            .id
+            .clone();
+        let has_native = native(&id).is_some();
+        let (mut wasm, mut natives) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let component = runtime.instantiate(&compiled, |_| String::new())?;
+            wasm.push(through(vec![Box::new(component)], &events));
+            if let Some(rule) = native(&id) {
+                natives.push(through(vec![rule], &events));
+            }
+        }
+        let wasm_seconds = median(wasm);
         let mut entry = json!({ "component": rate(events.len(), wasm_seconds) });
-        if let Some(native) = native(&id) {
-            let native_seconds = through(vec![native], &events);
+        if has_native {
+            let native_seconds = median(natives);
             entry["native"] = rate(events.len(), native_seconds);
             component_vs_native.insert(id.clone(), json!(wasm_seconds / native_seconds.max(1e-9)));
         }
         per_rule.insert(id, entry);
     }
 
-    let (n1, single) = single_thread(&text, &normalizer, &runtime, &rules)?;
-    let (n2, all) = all_cores(&file, &normalizer, &runtime, &rules)?;
+    let (mut singles, mut alls) = (Vec::new(), Vec::new());
+    let (mut n1, mut n2) = (0, 0);
+    for _ in 0..rounds {
+        let (n, seconds) = single_thread(&file, &normalizer, &runtime, &rules)?;
+        n1 = n;
+        singles.push(seconds);
+        let (n, seconds) = all_cores(&file, &normalizer, &runtime, &rules)?;
+        n2 = n;
+        alls.push(seconds);
+    }
+    let (single, all) = (median(singles), median(alls));
     let _ = std::fs::remove_file(&file);
     let single = rate(n1, single);
     let all_cores = rate(n2, all);
@@ -187,6 +227,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let report = json!({
         "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
         "input": { "events": args.events, "bytes": text.len() },
+        "rounds": rounds,
         "stages": {
             "parse_only": parse,
             "parse_normalize_enrich": decode,

@@ -264,6 +264,10 @@ pub struct BenchArgs {
     /// Generated records to measure on.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
+    /// Measure every stage this many times, alternating, and report the
+    /// median (the machine may be shared and noisy).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -110,6 +110,10 @@ fn report_json(r: &ComponentReport) -> serde_json::Value {
             "description": i.description,
         })),
         "config_defaults": config,
+        "filters": r.filters.iter().map(|f| serde_json::json!({
+            "field": format!("{:?}", f.field),
+            "any_of": f.any_of,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -147,6 +151,12 @@ fn print_report(r: &ComponentReport) {
             );
             println!("mitre:     {}", i.mitre_techniques.join(", "));
             println!("about:     {}", i.description);
+            if r.filters.is_empty() {
+                println!("events:    all");
+            }
+            for f in &r.filters {
+                println!("events:    {:?} one of {}", f.field, f.any_of.join(", "));
+            }
             if let Ok(serde_json::Value::Object(keys)) = serde_json::from_str(&i.default_config) {
                 println!("configuration keys (defaults):");
                 for (key, value) in keys {

@@ -151,3 +151,83 @@ fn component_snapshot_restores_into_a_fresh_instance() {
     );
     assert!(fresh.advance(i64::MAX).expect("still usable").is_empty());
 }
+
+/// Events from `identity_types`, one per type, in that order.
+fn typed_events(identity_types: &[Option<&str>]) -> Vec<NormalizedEvent> {
+    identity_types
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let mut e = NormalizedEvent::at(1_000 * i as i64);
+            e.event_id = Some(format!("id-{i}").into());
+            e.event_action = Some("ListBuckets".into());
+            e.identity_type = kind.map(Into::into);
+            e.outcome = trailguard_rule_sdk::Outcome::Success;
+            e
+        })
+        .collect()
+}
+
+fn hostile(runtime: &Runtime, mode: &str) -> Result<trailguard_host::ComponentRule, String> {
+    let path = common::root().join("target/test-components/hostile-rule.wasm");
+    runtime
+        .load_rule(&path, |_| {
+            format!(r#"{{"mode":"{mode}","after_events":0}}"#)
+        })
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn only_events_passing_a_rules_filters_cross_into_it() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let mut echo = hostile(&runtime, "echo-root").expect("loads");
+    assert_eq!(echo.filters().len(), 1);
+    let events = typed_events(&[
+        Some("IAMUser"),
+        Some("Root"),
+        None,
+        Some("AssumedRole"),
+        Some("Root"),
+    ]);
+    // The rule alerts once per event it receives: only the two root calls.
+    let ids: Vec<String> = echo
+        .process(&events)
+        .expect("process")
+        .iter()
+        .map(|a| a.document.clone())
+        .collect();
+    assert_eq!(ids, [r#"{"event.id":"id-1"}"#, r#"{"event.id":"id-4"}"#]);
+    // A batch with no root call is not sent at all.
+    let none = typed_events(&[Some("IAMUser"), None]);
+    assert!(echo.process(&none).expect("process").is_empty());
+}
+
+#[test]
+fn a_rule_declaring_too_many_filters_is_refused_by_name() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let message = hostile(&runtime, "greedy-filters").expect_err("refused");
+    assert!(message.contains("test-hostile"), "{message}");
+    assert!(message.contains("filters"), "{message}");
+    assert!(message.contains("limit of 16"), "{message}");
+}
+
+#[test]
+fn root_activity_filtered_agrees_with_native() {
+    let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+    let kinds: Vec<Option<&str>> = (0..500)
+        .map(|i| match i % 7 {
+            0 => Some("Root"),
+            1 => None,
+            2 => Some("IAMUser"),
+            _ => Some("AssumedRole"),
+        })
+        .collect();
+    let all = typed_events(&kinds);
+    let native = run(
+        Box::new(NativeRule::<rule_root_activity::RootActivity>::new("").expect("native")),
+        &all,
+    );
+    let wasm = run(component_of(&runtime, "rule-root-activity"), &all);
+    assert_eq!(native.len(), 72, "one alert per root call");
+    assert_eq!(wasm, native);
+}

@@ -41,7 +41,7 @@ fn inspect_reports_identity_contract_config_and_hash() {
     let bytes = std::fs::read(&file).expect("read");
     assert_eq!(r["sha256"], format!("{:x}", Sha256::digest(&bytes)));
     assert_eq!(r["size"], bytes.len());
-    assert_eq!(r["contract"], "0.1.0");
+    assert_eq!(r["contract"], "0.2.0");
     assert_eq!(r["imports"], serde_json::json!([]));
     assert_eq!(r["refused"], serde_json::Value::Null);
     assert_eq!(r["rule"]["id"], "aws-sensitive-untrusted-asn");
@@ -51,6 +51,11 @@ fn inspect_reports_identity_contract_config_and_hash() {
     );
     assert_eq!(r["config_defaults"]["min_trusted_events"], 100);
     assert_eq!(r["config_defaults"]["max_untrusted_ratio"], 0.01);
+    assert_eq!(
+        r["filters"],
+        serde_json::json!([]),
+        "rule A reads every event"
+    );
     let functions = &r["exports"][0]["functions"];
     assert!(
         functions

@@ -7,12 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use trailguard_ingest::NormalizedEvent;
-use trailguard_rule_sdk::{Alert, RuleInfo, Severity};
+use trailguard_rule_sdk::{Alert, EventFilter, Field, RuleInfo, Severity};
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::bindings::Detector as DetectorWorld;
 use crate::bindings::exports::trailguard::detector::rule as wit;
+use crate::filter::Filters;
 use crate::{BatchEncoder, Detector, HostError, Limits, Runtime};
 
 /// Per-store data: the memory limiter.
@@ -37,6 +38,7 @@ pub struct ComponentRule {
     limits: Limits,
     deadline_ticks: Option<u64>,
     info: RuleInfo,
+    filters: Filters,
     live: Instance,
     encoder: BatchEncoder,
 }
@@ -65,6 +67,27 @@ fn from_wit(info: wit::RuleInfo) -> RuleInfo {
         description: info.description,
         default_config: info.default_config,
     }
+}
+
+fn from_wit_filter(filter: wit::EventFilter) -> EventFilter {
+    use wit::StringField as F;
+    let field = match filter.field {
+        F::EventId => Field::EventId,
+        F::EventAction => Field::EventAction,
+        F::EventProvider => Field::EventProvider,
+        F::CloudRegion => Field::CloudRegion,
+        F::CloudAccountId => Field::CloudAccountId,
+        F::UserName => Field::UserName,
+        F::IdentityType => Field::IdentityType,
+        F::IdentityArn => Field::IdentityArn,
+        F::SourceAddress => Field::SourceAddress,
+        F::SourceIp => Field::SourceIp,
+        F::SourceAsOrganization => Field::SourceAsOrganization,
+        F::UserAgent => Field::UserAgent,
+        F::ErrorCode => Field::ErrorCode,
+        F::UserChangesName => Field::UserChangesName,
+    };
+    EventFilter::new(field, filter.any_of)
 }
 
 /// The innermost frame of the rule's own code in a trap's backtrace
@@ -151,6 +174,22 @@ impl ComponentRule {
             &limits,
             deadline_ticks,
         )?;
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        let declared = bindings
+            .trailguard_detector_rule()
+            .detector()
+            .call_filters(&mut store, detector)
+            .map_err(|e| HostError::Rule {
+                rule: info.id.clone(),
+                call: "filters",
+                message: describe(&e, &limits),
+            })?;
+        let filters = Filters::checked(
+            &info.id,
+            declared.into_iter().map(from_wit_filter).collect(),
+        )?;
         Ok(ComponentRule {
             engine,
             component: component.clone(),
@@ -159,6 +198,7 @@ impl ComponentRule {
             limits,
             deadline_ticks,
             info,
+            filters,
             live: Instance {
                 store,
                 bindings,
@@ -229,6 +269,11 @@ impl ComponentRule {
             })
     }
 
+    /// The events the detector wants (see `Rule::filters`); empty: all.
+    pub fn filters(&self) -> &[EventFilter] {
+        self.filters.list()
+    }
+
     /// Arms the CPU deadline for the next call.
     fn arm(&mut self) {
         if let Some(ticks) = self.deadline_ticks {
@@ -286,13 +331,26 @@ impl Detector for ComponentRule {
     }
 
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
-        self.arm();
-        let Some(batch) = self.encoder.encode(events) else {
+        let encoded = if self.filters.is_empty() {
+            self.encoder.encode(events)
+        } else {
+            let filters = &self.filters;
+            self.encoder
+                .encode(events.iter().filter(|e| filters.pass(e)))
+        };
+        let Some(batch) = encoded else {
             return Err(self.failed(
                 "process",
                 "batch text exceeds 4 GiB; use smaller batches".into(),
             ));
         };
+        if batch.timestamps.is_empty() {
+            // No event passes the rule's filters: nothing to send.
+            return Ok(Vec::new());
+        }
+        if let Some(ticks) = self.deadline_ticks {
+            self.live.store.set_epoch_deadline(ticks);
+        }
         let live = &mut self.live;
         let result = live
             .bindings

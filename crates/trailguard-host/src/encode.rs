@@ -47,7 +47,10 @@ fn outcome_code(outcome: Outcome) -> u8 {
 impl BatchEncoder {
     /// Encodes `events`. Returns `None` when the batch's text would exceed
     /// 4 GiB (split the batch).
-    pub(crate) fn encode(&mut self, events: &[NormalizedEvent]) -> Option<&wit::EventBatch> {
+    pub(crate) fn encode<'e>(
+        &mut self,
+        events: impl IntoIterator<Item = &'e NormalizedEvent>,
+    ) -> Option<&wit::EventBatch> {
         let b = &mut self.batch;
         b.text.clear();
         b.offsets.clear();

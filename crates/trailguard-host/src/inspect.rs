@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 
+use trailguard_rule_sdk::EventFilter;
+
 use crate::{HostError, RuleInfo, Runtime};
 
 /// A component's identity card, as `trailguard rules inspect` prints it.
@@ -24,6 +26,8 @@ pub struct ComponentReport {
     pub contract: Option<String>,
     /// The rule's metadata, when the component loads.
     pub info: Option<RuleInfo>,
+    /// The events it wants with its default configuration (empty: all).
+    pub filters: Vec<EventFilter>,
     /// Why the host refuses it, if it does.
     pub refused: Option<String>,
 }
@@ -45,6 +49,7 @@ impl Runtime {
             exports: Vec::new(),
             contract: None,
             info: None,
+            filters: Vec::new(),
             refused: None,
         };
         let component = self.compile(path)?;
@@ -68,7 +73,10 @@ impl Runtime {
             report.exports.push((name.to_owned(), functions));
         }
         match self.load_rule(path, |_| String::new()) {
-            Ok(rule) => report.info = Some(crate::Detector::info(&rule).clone()),
+            Ok(rule) => {
+                report.info = Some(crate::Detector::info(&rule).clone());
+                report.filters = rule.filters().to_vec();
+            }
             Err(HostError::Refused { reason, .. }) => report.refused = Some(reason),
             Err(e) => report.refused = Some(e.to_string()),
         }

@@ -29,6 +29,7 @@ mod clock;
 mod component;
 mod encode;
 mod engine;
+mod filter;
 mod inspect;
 mod native;
 mod pipeline;

@@ -4,12 +4,14 @@
 use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::{Alert, Event, Rule, RuleInfo};
 
+use crate::filter::Filters;
 use crate::{Detector, HostError};
 
 /// A [`Rule`] type run in-process.
 pub struct NativeRule<R> {
     rule: R,
     info: RuleInfo,
+    filters: Filters,
     config: String,
 }
 
@@ -29,9 +31,11 @@ impl<R: Rule> NativeRule<R> {
             rule: info.id.clone(),
             message,
         })?;
+        let filters = Filters::checked(&info.id, rule.filters())?;
         Ok(NativeRule {
             rule,
             info,
+            filters,
             config: config.to_owned(),
         })
     }
@@ -43,7 +47,19 @@ impl<R: Rule + Send> Detector for NativeRule<R> {
     }
 
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
-        let views: Vec<Event<'_>> = events.iter().map(NormalizedEvent::view).collect();
+        // The same filtering as for a component, so both see the same events.
+        let views: Vec<Event<'_>> = if self.filters.is_empty() {
+            events.iter().map(NormalizedEvent::view).collect()
+        } else {
+            events
+                .iter()
+                .filter(|e| self.filters.pass(e))
+                .map(NormalizedEvent::view)
+                .collect()
+        };
+        if views.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(self.rule.process(&views))
     }
 

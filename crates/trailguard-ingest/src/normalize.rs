@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use trailguard_asn::{AsInfo, AsnDb};
-use trailguard_rule_sdk::{Event, Outcome};
+use trailguard_rule_sdk::{Event, Field, Outcome};
 
 use crate::{NoAsnReason, RejectReason};
 
@@ -230,6 +230,26 @@ impl NormalizedEvent {
             hash = hash.wrapping_mul(0x0100_0000_01b3);
         }
         hash
+    }
+
+    /// The value of one string field.
+    pub fn field(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::EventId => self.event_id.as_deref(),
+            Field::EventAction => self.event_action.as_deref(),
+            Field::EventProvider => self.event_provider.as_deref(),
+            Field::CloudRegion => self.cloud_region.as_deref(),
+            Field::CloudAccountId => self.cloud_account_id.as_deref(),
+            Field::UserName => self.user_name.as_deref(),
+            Field::IdentityType => self.identity_type.as_deref(),
+            Field::IdentityArn => self.identity_arn.as_deref(),
+            Field::SourceAddress => self.source_address.as_deref(),
+            Field::SourceIp => self.source_ip.as_deref(),
+            Field::SourceAsOrganization => self.source_as_organization.as_deref(),
+            Field::UserAgent => self.user_agent.as_deref(),
+            Field::ErrorCode => self.error_code.as_deref(),
+            Field::UserChangesName => self.user_changes_name.as_deref(),
+        }
     }
 
     /// The borrowed view rules read.

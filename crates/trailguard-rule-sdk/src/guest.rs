@@ -5,7 +5,7 @@
 
 use core::cell::RefCell;
 
-use crate::{Alert, Event, Outcome, Rule, Severity};
+use crate::{Alert, Event, Field, Outcome, Rule, Severity};
 
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
@@ -117,6 +117,34 @@ fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
 impl<R: Rule + 'static> wit::GuestDetector for Detector<R> {
     fn create(config: String) -> Result<wit::Detector, String> {
         R::create(&config).map(|rule| wit::Detector::new(Detector(RefCell::new(rule))))
+    }
+
+    fn filters(&self) -> Vec<wit::EventFilter> {
+        use wit::StringField as F;
+        self.0
+            .borrow()
+            .filters()
+            .into_iter()
+            .map(|f| wit::EventFilter {
+                field: match f.field {
+                    Field::EventId => F::EventId,
+                    Field::EventAction => F::EventAction,
+                    Field::EventProvider => F::EventProvider,
+                    Field::CloudRegion => F::CloudRegion,
+                    Field::CloudAccountId => F::CloudAccountId,
+                    Field::UserName => F::UserName,
+                    Field::IdentityType => F::IdentityType,
+                    Field::IdentityArn => F::IdentityArn,
+                    Field::SourceAddress => F::SourceAddress,
+                    Field::SourceIp => F::SourceIp,
+                    Field::SourceAsOrganization => F::SourceAsOrganization,
+                    Field::UserAgent => F::UserAgent,
+                    Field::ErrorCode => F::ErrorCode,
+                    Field::UserChangesName => F::UserChangesName,
+                },
+                any_of: f.any_of,
+            })
+            .collect()
     }
 
     fn process(&self, batch: wit::EventBatch) -> Vec<wit::Alert> {

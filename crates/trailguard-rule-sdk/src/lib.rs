@@ -19,6 +19,7 @@
 mod alert;
 pub mod config;
 mod event;
+mod filter;
 mod rule;
 pub mod snapshot;
 pub mod testing;
@@ -31,6 +32,7 @@ pub mod guest;
 
 pub use alert::AlertBuilder;
 pub use event::{Event, Outcome};
+pub use filter::{EventFilter, Field};
 pub use rule::{Alert, Rule, RuleInfo, Severity};
 pub use time::format_timestamp_ms;
 // Rules derive their configuration and state with serde.
@@ -38,7 +40,7 @@ pub use serde;
 pub use serde_json;
 
 /// The contract version this SDK implements, as written in `wit/detector.wit`.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Exports a [`Rule`] type as the component's `trailguard:detector/rule`.
 ///

@@ -1,6 +1,6 @@
 //! The [`Rule`] trait and the values a rule hands back.
 
-use crate::Event;
+use crate::{Event, EventFilter};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +70,17 @@ pub trait Rule: Sized {
     /// The error names the offending key.
     fn create(config: &str) -> Result<Self, String>;
 
-    /// Consumes a batch of events.
+    /// The events this rule wants: an event reaches [`Rule::process`] only
+    /// if it passes every filter (none, the default: every event). Asked
+    /// once after [`Rule::create`]; it may depend on the configuration but
+    /// not on the state. The host checks filters natively, so a rule that
+    /// looks at few events does not pay for receiving the rest.
+    fn filters(&self) -> Vec<EventFilter> {
+        Vec::new()
+    }
+
+    /// Consumes a batch of events (only those passing [`Rule::filters`]; a
+    /// batch none of whose events pass is not delivered).
     fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert>;
 
     /// No event older than `watermark_ms` is expected any more; `i64::MAX`

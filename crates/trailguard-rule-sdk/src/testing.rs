@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::{Alert, Event, Outcome, Rule};
+use crate::{Alert, Event, EventFilter, Outcome, Rule};
 
 /// An event that owns its strings; [`TestEvent::view`] lends it to a rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +109,7 @@ impl TestAlert {
 /// Runs a rule natively with the host's batching and watermark.
 pub struct Harness<R> {
     rule: R,
+    filters: Vec<EventFilter>,
     lateness_ms: i64,
     batch: usize,
     newest: Option<i64>,
@@ -118,8 +119,10 @@ impl<R: Rule> Harness<R> {
     /// A harness for a rule created from `config` (`""`: defaults), with the
     /// host's defaults: batches of 1024, 15 minutes of allowed lateness.
     pub fn new(config: &str) -> Result<Self, String> {
+        let rule = R::create(config)?;
         Ok(Harness {
-            rule: R::create(config)?,
+            filters: rule.filters(),
+            rule,
             lateness_ms: 15 * 60_000,
             batch: 1024,
             newest: None,
@@ -142,8 +145,16 @@ impl<R: Rule> Harness<R> {
     pub fn push(&mut self, events: &[TestEvent]) -> Vec<TestAlert> {
         let mut alerts = Vec::new();
         for chunk in events.chunks(self.batch) {
-            let views: Vec<Event<'_>> = chunk.iter().map(TestEvent::view).collect();
-            alerts.extend(self.rule.process(&views));
+            // As the host does: only events passing the rule's filters, and
+            // no call when none does.
+            let views: Vec<Event<'_>> = chunk
+                .iter()
+                .map(TestEvent::view)
+                .filter(|e| self.filters.iter().all(|f| f.accepts(e)))
+                .collect();
+            if !views.is_empty() {
+                alerts.extend(self.rule.process(&views));
+            }
             let newest = chunk.iter().map(|e| e.timestamp_ms).max();
             self.newest = self.newest.max(newest);
             if let Some(n) = self.newest {

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use trailguard_rule_sdk::{
-    Alert, AlertBuilder, Event, Outcome, Rule, RuleInfo, Severity, config, export_rule, serde_json,
-    snapshot,
+    Alert, AlertBuilder, Event, EventFilter, Field, Outcome, Rule, RuleInfo, Severity, config,
+    export_rule, serde_json, snapshot,
 };
 
 /// The rule's id, as it appears in alerts and configuration files.
@@ -80,6 +80,11 @@ impl Rule for RootActivity {
             config: config::parse(text, Config::default())?,
             state: State::default(),
         })
+    }
+
+    fn filters(&self) -> Vec<EventFilter> {
+        // Only root's calls need to cross into the rule.
+        vec![EventFilter::new(Field::IdentityType, ["Root"])]
     }
 
     fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {

@@ -6,13 +6,17 @@
 //! `trap-in-create`, `panic`, `flaky` (panics once, in an instance that was
 //! never restored: a transient fault), `huge-alerts`, `huge-snapshot`,
 //! `garbage-alert` (a document that is not JSON), `invalid-utf8` (a string
-//! that is not UTF-8, which the component ABI must refuse).
+//! that is not UTF-8, which the component ABI must refuse), `echo-root`
+//! (wants only root's events and alerts once per event it receives),
+//! `greedy-filters` (declares more filters than the host allows).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
-use trailguard_rule_sdk::{Alert, Event, Rule, RuleInfo, Severity, config, export_rule};
+use trailguard_rule_sdk::{
+    Alert, Event, EventFilter, Field, Rule, RuleInfo, Severity, config, export_rule,
+};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +113,24 @@ impl Rule for Hostile {
         Ok(Hostile { config, seen: 0 })
     }
 
+    fn filters(&self) -> Vec<EventFilter> {
+        match self.config.mode.as_str() {
+            "echo-root" => vec![EventFilter::new(Field::IdentityType, ["Root"])],
+            "greedy-filters" => vec![EventFilter::new(Field::UserName, ["x"]); 17],
+            _ => Vec::new(),
+        }
+    }
+
     fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
+        if self.config.mode == "echo-root" {
+            return events
+                .iter()
+                .map(|e| Alert {
+                    timestamp_ms: e.timestamp_ms,
+                    document: format!(r#"{{"event.id":"{}"}}"#, e.event_id.unwrap_or_default()),
+                })
+                .collect();
+        }
         self.seen += events.len() as u64;
         if self.seen > self.config.after_events {
             self.misbehave()
