@@ -291,6 +291,40 @@ fn old_slots_are_swept() {
     assert_eq!(rule.0.identities(), 0);
 }
 
+#[test]
+fn untrusted_events_no_alert_can_list_are_dropped() {
+    // Five days of hourly calls from a home network, then the attack: the
+    // alert lists the newest three untrusted events, and only those stay.
+    let config = r#"{"max_untrusted_ratio":0.5,"max_untrusted_events_in_alert":3}"#;
+    let mut events = attack();
+    let home: Vec<i64> = (0..120).map(|h| T - 6 * DAY + h * HOUR).collect();
+    events.extend(home.iter().map(|&t| ev(t, "DescribeInstances", ISP)));
+    let newest_home = *home.iter().max().expect("some");
+
+    let mut rule = SensitiveUntrustedAsn::create(config).expect("config");
+    let views: Vec<Event<'_>> = events.iter().map(Ev::view).collect();
+    rule.process(&views);
+    assert_eq!(rule.0.untrusted_events_held(), 122);
+    let alerts = rule.advance(T + HOUR);
+    assert_eq!(alerts.len(), 1);
+    let document: Value = serde_json::from_str(&alerts[0].document).expect("JSON");
+    let listed: Vec<&str> = document["trailguard.untrusted_events"]
+        .as_array()
+        .expect("listed")
+        .iter()
+        .filter_map(|e| e["@timestamp"].as_str())
+        .collect();
+    let expected: Vec<String> = [T - HOUR / 2 + 1000, T - HOUR / 2, newest_home]
+        .map(trailguard_rule_sdk::format_timestamp_ms)
+        .to_vec();
+    assert_eq!(listed, expected);
+    assert_eq!(
+        rule.0.untrusted_events_held(),
+        3,
+        "older untrusted events can never be listed again"
+    );
+}
+
 /// An independent, naive statement of the spec: every hour, every identity,
 /// every event of the window scanned again. The rule must agree with it.
 mod oracle {

@@ -240,14 +240,32 @@ impl Detector {
         alerts
     }
 
-    /// Drops slots no future evaluation can see, and identities left empty.
+    /// Drops slots no future evaluation can see, identities left empty, and
+    /// untrusted events no future alert can list.
+    ///
+    /// Every evaluation still to run is at a T >= `watermark_ms`, so it sees
+    /// every slot up to `slot_of(watermark_ms)` whole; an alert lists the
+    /// newest `max_untrusted_events_in_alert` of its window, so once that
+    /// many are kept in such slots, the older slots' events can never be
+    /// listed. (An identity whose traffic is all untrusted, a human on a
+    /// home network, would otherwise keep every event of the window.)
     fn sweep(&mut self, watermark_ms: i64) {
         let interval = self.config.interval_ms();
         let next = ceil_to(watermark_ms, interval);
         let oldest_needed = slot_of(next - self.config.window_ms(), interval);
+        let seen_whole = slot_of(watermark_ms, interval);
+        let cap = self.config.max_untrusted_events_in_alert;
         self.state.groups.retain(|_, types| {
             types.retain_mut(|(_, g)| {
                 g.slots = g.slots.split_off(&oldest_needed);
+                let mut newer = 0;
+                for (_, slot) in g.slots.range_mut(..=seen_whole).rev() {
+                    if newer >= cap {
+                        slot.untrusted_events = Vec::new();
+                    } else {
+                        newer += slot.untrusted_events.len();
+                    }
+                }
                 !g.slots.is_empty() || !g.candidate_for.is_empty()
             });
             !types.is_empty()
@@ -264,6 +282,17 @@ impl Detector {
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.state = snapshot::decode(RULE_ID, STATE_FORMAT, bytes)?;
         Ok(())
+    }
+
+    /// Untrusted events held for listing in alerts (for tests of eviction).
+    pub fn untrusted_events_held(&self) -> usize {
+        self.state
+            .groups
+            .values()
+            .flatten()
+            .flat_map(|(_, g)| g.slots.values())
+            .map(|s| s.untrusted_events.len())
+            .sum()
     }
 
     /// Number of identities held (for tests of eviction).
