@@ -1,6 +1,7 @@
 //! Per-identity sliding-window aggregates and the hourly evaluation.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -10,7 +11,8 @@ use trailguard_rule_sdk::{Alert, AlertBuilder, Event, Outcome, format_timestamp_
 use crate::{Config, RULE_ID};
 
 /// Version of the snapshot's state layout; bump it when `State` changes.
-const STATE_FORMAT: u32 = 1;
+/// Format 1 (source IPs as text) is migrated on restore.
+const STATE_FORMAT: u32 = 2;
 
 /// `(user.name, identity type)`; a missing identity type is its own group.
 type GroupKey = (String, Option<String>);
@@ -25,6 +27,31 @@ struct UntrustedEvent {
     action: Option<String>,
 }
 
+/// A `source.ip`, parsed: sets of numbers compare and serialize faster
+/// than sets of text. The trailguard host only sends literal addresses, in
+/// canonical form; anything else is kept as text.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum SourceIp {
+    Ip(IpAddr),
+    Text(String),
+}
+
+impl SourceIp {
+    fn of(text: &str) -> SourceIp {
+        text.parse()
+            .map_or_else(|_| SourceIp::Text(text.to_owned()), SourceIp::Ip)
+    }
+}
+
+impl std::fmt::Display for SourceIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceIp::Ip(ip) => ip.fmt(f),
+            SourceIp::Text(text) => f.write_str(text),
+        }
+    }
+}
+
 /// What one identity did within one slot.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Slot {
@@ -36,7 +63,7 @@ struct Slot {
     organizations: BTreeSet<String>,
     user_agents: BTreeSet<String>,
     related_users: BTreeSet<String>,
-    source_ips: BTreeSet<String>,
+    source_ips: BTreeSet<SourceIp>,
     untrusted_sensitive_actions: BTreeSet<String>,
     /// The newest untrusted events of the slot, at most the alert's limit.
     untrusted_events: Vec<UntrustedEvent>,
@@ -63,6 +90,80 @@ struct State {
     evaluated_before_ms: i64,
     /// Expired slots were last swept at this watermark.
     swept_at_ms: i64,
+}
+
+/// State format 1: as now, but source IPs held as text.
+mod v1 {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Slot {
+        pub(super) total: u64,
+        pub(super) trusted: u64,
+        pub(super) untrusted: u64,
+        pub(super) untrusted_sensitive: u64,
+        pub(super) latest_untrusted_ms: Option<i64>,
+        pub(super) organizations: BTreeSet<String>,
+        pub(super) user_agents: BTreeSet<String>,
+        pub(super) related_users: BTreeSet<String>,
+        pub(super) source_ips: BTreeSet<String>,
+        pub(super) untrusted_sensitive_actions: BTreeSet<String>,
+        pub(super) untrusted_events: Vec<UntrustedEvent>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct Group {
+        pub(super) slots: BTreeMap<i64, Slot>,
+        pub(super) candidate_for: BTreeSet<i64>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub(super) struct State {
+        pub(super) groups: BTreeMap<String, Vec<(Option<String>, Group)>>,
+        pub(super) candidates: BTreeMap<i64, BTreeSet<GroupKey>>,
+        pub(super) evaluated_before_ms: i64,
+        pub(super) swept_at_ms: i64,
+    }
+
+    impl From<State> for super::State {
+        fn from(old: State) -> super::State {
+            let slot = |s: Slot| super::Slot {
+                total: s.total,
+                trusted: s.trusted,
+                untrusted: s.untrusted,
+                untrusted_sensitive: s.untrusted_sensitive,
+                latest_untrusted_ms: s.latest_untrusted_ms,
+                organizations: s.organizations,
+                user_agents: s.user_agents,
+                related_users: s.related_users,
+                source_ips: s.source_ips.iter().map(|ip| SourceIp::of(ip)).collect(),
+                untrusted_sensitive_actions: s.untrusted_sensitive_actions,
+                untrusted_events: s.untrusted_events,
+            };
+            super::State {
+                groups: old
+                    .groups
+                    .into_iter()
+                    .map(|(user, types)| {
+                        let types = types
+                            .into_iter()
+                            .map(|(kind, g)| {
+                                let group = super::Group {
+                                    slots: g.slots.into_iter().map(|(k, s)| (k, slot(s))).collect(),
+                                    candidate_for: g.candidate_for,
+                                };
+                                (kind, group)
+                            })
+                            .collect();
+                        (user, types)
+                    })
+                    .collect(),
+                candidates: old.candidates,
+                evaluated_before_ms: old.evaluated_before_ms,
+                swept_at_ms: old.swept_at_ms,
+            }
+        }
+    }
 }
 
 /// The detector: configuration, derived look-up tables and state.
@@ -158,7 +259,9 @@ impl Detector {
         insert_str(&mut slot.organizations, Some(organization));
         insert_str(&mut slot.user_agents, event.user_agent);
         insert_str(&mut slot.related_users, event.user_changes_name);
-        insert_str(&mut slot.source_ips, event.source_ip);
+        if let Some(ip) = event.source_ip {
+            slot.source_ips.insert(SourceIp::of(ip));
+        }
         if trusted {
             slot.trusted += 1;
             return;
@@ -278,9 +381,18 @@ impl Detector {
         snapshot::encode(RULE_ID, STATE_FORMAT, &self.state)
     }
 
-    /// Replaces the state with a snapshot's.
+    /// Replaces the state with a snapshot's (of this format or format 1).
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.state = snapshot::decode(RULE_ID, STATE_FORMAT, bytes)?;
+        self.state = snapshot::decode_or_migrate(RULE_ID, STATE_FORMAT, bytes, |format, old| {
+            if format != 1 {
+                return Err(format!(
+                    "snapshot has state format {format}; this version of `{RULE_ID}` reads formats 1 and {STATE_FORMAT}"
+                ));
+            }
+            postcard::from_bytes::<v1::State>(old)
+                .map(State::from)
+                .map_err(|e| format!("snapshot of `{RULE_ID}` (format 1) is corrupt: {e}"))
+        })?;
         Ok(())
     }
 
@@ -427,7 +539,12 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
         .field("Esql.src_asn_values", &organizations)
         .field("Esql.user_agent_values", union(|s| &s.user_agents))
         .field("Esql.related_users", union(|s| &s.related_users))
-        .field("Esql.source_ip_values", union(|s| &s.source_ips))
+        .field(
+            "Esql.source_ip_values",
+            slots()
+                .flat_map(|s| s.source_ips.iter().map(SourceIp::to_string))
+                .collect::<BTreeSet<String>>(),
+        )
         .field("Esql.has_trusted_cloud_asn", trusted > 0)
         .field("Esql.trusted_cloud_event_count", trusted)
         .field("Esql.untrusted_event_count", untrusted)
@@ -448,4 +565,59 @@ fn evaluate(config: &Config, key: &GroupKey, group: &Group, at: i64) -> Option<A
         .field("trailguard.untrusted_events_truncated", truncated)
         .build();
     Some(alert)
+}
+
+#[cfg(test)]
+mod migration {
+    use super::*;
+    use crate::Preset;
+
+    #[test]
+    fn a_format_1_snapshot_restores_with_its_source_ips_parsed() {
+        let slot = v1::Slot {
+            total: 3,
+            trusted: 2,
+            untrusted: 1,
+            untrusted_sensitive: 0,
+            latest_untrusted_ms: Some(5),
+            organizations: ["Amazon.com, Inc.".to_owned()].into(),
+            user_agents: BTreeSet::new(),
+            related_users: BTreeSet::new(),
+            source_ips: ["203.0.113.9".to_owned(), "not an address".to_owned()].into(),
+            untrusted_sensitive_actions: BTreeSet::new(),
+            untrusted_events: Vec::new(),
+        };
+        let group = v1::Group {
+            slots: [(7, slot)].into(),
+            candidate_for: BTreeSet::new(),
+        };
+        let old = v1::State {
+            groups: [(
+                "ci".to_owned(),
+                vec![(Some("AssumedRole".to_owned()), group)],
+            )]
+            .into(),
+            candidates: BTreeMap::new(),
+            evaluated_before_ms: 11,
+            swept_at_ms: 13,
+        };
+        let bytes = snapshot::encode(RULE_ID, 1, &old);
+        let mut detector = Detector::new(Config::preset(Preset::ElasticCompatible));
+        detector.restore(&bytes).expect("format 1 migrates");
+        let restored = &detector.state.groups["ci"][0].1.slots[&7];
+        assert_eq!(restored.total, 3);
+        assert_eq!(
+            restored.source_ips,
+            [
+                SourceIp::Ip("203.0.113.9".parse().expect("ip")),
+                SourceIp::Text("not an address".into())
+            ]
+            .into()
+        );
+        assert_eq!(detector.state.evaluated_before_ms, 11);
+
+        let future = snapshot::encode(RULE_ID, 3, &old);
+        let refused = detector.restore(&future).expect_err("format 3 is unknown");
+        assert!(refused.contains("reads formats 1 and 2"), "{refused}");
+    }
 }
