@@ -58,6 +58,7 @@ pub struct RunSettings {
     pub max_component_mib: Option<u64>,
     pub max_compile_seconds: Option<u64>,
     pub checkpoint_every_batches: Option<usize>,
+    pub max_replay_events: Option<usize>,
     pub snapshot_budget_percent: Option<u32>,
     pub max_restarts: Option<u32>,
 }
@@ -97,6 +98,7 @@ impl RunSettings {
                 .checkpoint_every_batches
                 .unwrap_or(d.checkpoint_every)
                 .max(1),
+            max_replay_events: self.max_replay_events.unwrap_or(d.max_replay_events).max(1),
             snapshot_budget_percent: self
                 .snapshot_budget_percent
                 .unwrap_or(d.snapshot_budget_percent),

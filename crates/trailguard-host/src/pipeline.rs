@@ -22,17 +22,22 @@ use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark};
 /// costs milliseconds, so how often depends on what it costs: a rule is
 /// snapshotted once the time spent in its calls since its last snapshot is
 /// `100 / snapshot_budget_percent` times what that snapshot took (cheap
-/// snapshots are taken often, for short replays), and at the latest after
-/// `checkpoint_every` calls (which bounds replay and the memory it needs).
-/// When checkpoints happen changes nothing in the output.
+/// snapshots are taken often, for short replays), and at the latest when
+/// the calls since hold `max_replay_events` events or number
+/// `checkpoint_every` (which bounds replay and the memory it needs: the
+/// batches since are kept). When checkpoints happen changes nothing in the
+/// output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecoveryPolicy {
-    /// Snapshot each rule at the latest after this many calls; recovery
-    /// replays at most these, and their batches are kept in memory, shared
-    /// by all rules. Default 128.
+    /// Snapshot each rule at the latest after this many calls. Default
+    /// 1,024.
     pub checkpoint_every: usize,
+    /// Snapshot each rule at the latest once the calls since carried this
+    /// many events; their batches are kept in memory for the replay,
+    /// shared by all rules. Default 65,536 (about 30 MiB of events).
+    pub max_replay_events: usize,
     /// Snapshots may cost about this share of a rule's time, in percent;
-    /// 0 snapshots exactly every `checkpoint_every` calls. Default 5.
+    /// 0 snapshots only at the bounds above. Default 5.
     pub snapshot_budget_percent: u32,
     /// Restarts allowed per rule before it is quarantined. Default 3.
     pub max_restarts: u32,
@@ -41,7 +46,8 @@ pub struct RecoveryPolicy {
 impl Default for RecoveryPolicy {
     fn default() -> Self {
         RecoveryPolicy {
-            checkpoint_every: 128,
+            checkpoint_every: 1024,
+            max_replay_events: 65_536,
             snapshot_budget_percent: 5,
             max_restarts: 3,
         }
@@ -49,10 +55,18 @@ impl Default for RecoveryPolicy {
 }
 
 impl RecoveryPolicy {
-    /// Whether a rule that has made `calls` calls taking `busy` since its
-    /// last snapshot, which took `last_snapshot`, is due for another.
-    fn snapshot_due(&self, calls: usize, busy: Duration, last_snapshot: Duration) -> bool {
+    /// Whether a rule whose calls since its last snapshot number `calls`,
+    /// carried `events` and took `busy`, is due for another snapshot, the
+    /// last having taken `last_snapshot`.
+    fn snapshot_due(
+        &self,
+        calls: usize,
+        events: usize,
+        busy: Duration,
+        last_snapshot: Duration,
+    ) -> bool {
         calls >= self.checkpoint_every
+            || events >= self.max_replay_events
             || (self.snapshot_budget_percent > 0
                 && busy.as_nanos() * u128::from(self.snapshot_budget_percent)
                     >= last_snapshot.as_nanos() * 100)
@@ -171,6 +185,8 @@ struct Slot {
     checkpoint: Option<Vec<u8>>,
     /// Time spent in the calls since the checkpoint.
     busy: Duration,
+    /// Events in the calls since the checkpoint.
+    log_events: usize,
     /// What taking the last checkpoint took.
     snapshot_took: Duration,
     restarts: u32,
@@ -214,6 +230,7 @@ impl Slot {
         self.checkpoint = Some(self.detector.snapshot()?);
         self.snapshot_took = started.elapsed();
         self.busy = Duration::ZERO;
+        self.log_events = 0;
         self.log.clear();
         Ok(())
     }
@@ -223,6 +240,7 @@ impl Slot {
     fn reset_log(&mut self, checkpoint: Option<Vec<u8>>) {
         self.checkpoint = checkpoint;
         self.busy = Duration::ZERO;
+        self.log_events = 0;
         self.log.clear();
     }
 }
@@ -259,6 +277,7 @@ impl Pipeline {
                     log: Vec::new(),
                     checkpoint: None,
                     busy: Duration::ZERO,
+                    log_events: 0,
                     snapshot_took: Duration::ZERO,
                     restarts: 0,
                     quarantined: false,
@@ -521,9 +540,16 @@ impl Pipeline {
                 }
             }
         };
+        if let Op::Process(events) = op {
+            slot.log_events += events.len();
+        }
         slot.log.push(op.clone());
-        if policy.snapshot_due(slot.log.len(), slot.busy, slot.snapshot_took)
-            && let Err(e) = slot.checkpoint()
+        if policy.snapshot_due(
+            slot.log.len(),
+            slot.log_events,
+            slot.busy,
+            slot.snapshot_took,
+        ) && let Err(e) = slot.checkpoint()
         {
             slot.quarantined = true;
             let rule = slot.detector.info().id.clone();

@@ -1,6 +1,7 @@
 //! Identities, the networks they use, and the events held until the
 //! watermark passes them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -121,10 +122,12 @@ impl Detector {
         alerts
     }
 
-    fn term(&self, held: &Held) -> String {
+    /// The network's key: borrowed from the event when it is the
+    /// organization, so the common case allocates nothing.
+    fn term<'h>(&self, held: &'h Held) -> Cow<'h, str> {
         match (&held.organization, self.config.term) {
-            (Some(name), Term::Organization) => name.clone(),
-            _ => format!("AS{}", held.as_number),
+            (Some(name), Term::Organization) => Cow::Borrowed(name.as_str()),
+            _ => Cow::Owned(format!("AS{}", held.as_number)),
         }
     }
 
@@ -145,7 +148,16 @@ impl Detector {
         let learning = self.config.learning_ms();
         let shown = self.config.usual_networks_shown;
 
-        let identities = self.state.identities.entry(held.user.clone()).or_default();
+        // Look-ups borrow the event's strings; only a new identity or
+        // network allocates.
+        if !self.state.identities.contains_key(held.user.as_str()) {
+            self.state.identities.insert(held.user.clone(), Vec::new());
+        }
+        let identities = self
+            .state
+            .identities
+            .get_mut(held.user.as_str())
+            .expect("inserted above");
         let i = match identities
             .iter()
             .position(|id| id.account == held.account && id.identity_type == held.identity_type)
@@ -162,7 +174,7 @@ impl Detector {
             }
         };
         let identity = &mut identities[i];
-        let previous = identity.networks.get(&term).map(|n| n.last_seen_ms);
+        let previous = identity.networks.get(term.as_ref()).map(|n| n.last_seen_ms);
         let seen_recently = previous.is_some_and(|last| last >= t - history);
         let learned = t - identity.first_seen_ms >= learning;
 
@@ -172,10 +184,20 @@ impl Detector {
             )
         });
 
-        let network = identity.networks.entry(term).or_default();
+        if previous.is_none() {
+            identity
+                .networks
+                .insert(term.clone().into_owned(), Network::default());
+        }
+        let network = identity
+            .networks
+            .get_mut(term.as_ref())
+            .expect("inserted above");
         network.last_seen_ms = network.last_seen_ms.max(t);
         network.as_number = held.as_number;
-        network.organization = held.organization;
+        if network.organization != held.organization {
+            network.organization.clone_from(&held.organization);
+        }
         network.daily.add(t, DAY_MS, 1);
         identity.first_seen_ms = identity.first_seen_ms.min(t);
         alert
