@@ -164,3 +164,39 @@ impl<R: Rule + 'static> wit::GuestDetector for Detector<R> {
         self.0.borrow_mut().restore(&state)
     }
 }
+
+/// `memcmp` for rules: [`crate::bytes::compare`], eight bytes at a time.
+///
+/// The one Rust's standard library brings to `wasm32-unknown-unknown` is a
+/// byte loop; rules compare strings all the time (ordered sets and maps of
+/// user agents, organizations, user names), and equal strings, the common
+/// case, are scanned to the end. This definition overrides the library's
+/// weak one (measured: docs/performance.md).
+///
+/// # Safety
+///
+/// `a` and `b` must be valid for reads of `n` bytes (the `memcmp` contract).
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: the caller guarantees both ranges are readable.
+    let (a, b) = unsafe {
+        (
+            core::slice::from_raw_parts(a, n),
+            core::slice::from_raw_parts(b, n),
+        )
+    };
+    crate::bytes::compare(a, b)
+}
+
+/// `bcmp` (equality only), which the compiler emits for `==` on bytes.
+///
+/// # Safety
+///
+/// As for [`memcmp`].
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: the same contract.
+    unsafe { memcmp(a, b, n) }
+}

@@ -17,6 +17,8 @@
 //! anything a sandboxed guest cannot have (files, clocks, threads).
 
 mod alert;
+#[cfg(any(target_arch = "wasm32", test))]
+mod bytes;
 pub mod config;
 mod event;
 mod filter;
