@@ -208,17 +208,51 @@ impl Context<'_, '_> {
             },
             Some(_) => {
                 let first_line = self.first_line;
-                self.stream(
-                    text,
-                    0,
-                    &mut Lines {
+                let from = self.ndjson(text);
+                if from < text.len() {
+                    self.stream(
                         text,
-                        pos: 0,
-                        line: first_line,
-                    },
-                )
+                        from,
+                        &mut Lines {
+                            text,
+                            pos: 0,
+                            line: first_line,
+                        },
+                    );
+                }
             }
         }
+    }
+
+    /// NDJSON, the common case, read line by line: each line is parsed once,
+    /// straight into the typed record (the general path below first finds
+    /// each value, then parses it again). Returns where it stopped: the end
+    /// of the text, or the first line that is not one plain record on its
+    /// own (a document spread over lines, a delivery object, an envelope, a
+    /// broken line), from which the general path reads on, exactly as it
+    /// would have.
+    fn ndjson(&mut self, text: &[u8]) -> usize {
+        let mut at = 0;
+        let mut line = self.first_line;
+        while at < text.len() {
+            let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |p| at + p);
+            let value = text[at..end].trim_ascii();
+            if !value.is_empty() {
+                if !value.starts_with(b"{") {
+                    return at;
+                }
+                let Ok(record) = serde_json::from_slice::<RawRecord<'_>>(value) else {
+                    return at;
+                };
+                if record.records.is_some() || record.detail.is_some() || record.maybe_ecs() {
+                    return at;
+                }
+                self.record(record, value, &|| format!("line {line}"));
+            }
+            at = end + 1;
+            line += 1;
+        }
+        text.len()
     }
 
     /// A sequence of JSON values (one S3 delivery object, or NDJSON). A value

@@ -412,7 +412,12 @@ impl<'a> Normalizer<'a> {
                     .or_else(|| raw.http.and_then(|h| h.useragent)),
             ),
             error_code: owned(raw.error_code),
-            user_changes_name: nested::<NewUserName>(raw.request_parameters)
+            // Most requests do not rename a user: look for the key before
+            // parsing the whole object (a backslash may escape it: parse then).
+            user_changes_name: raw
+                .request_parameters
+                .filter(|p| p.get().contains("newUserName") || p.get().contains('\\'))
+                .and_then(|p| nested::<NewUserName>(Some(p)))
                 .and_then(|p| p.value)
                 .map(CompactString::from),
             outcome,
