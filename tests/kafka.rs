@@ -146,32 +146,35 @@ fn scenario(topic: &str) -> Scenario {
     }
 }
 
+/// `trailguard run` consuming the scenario's topic in consumer group `group`.
+fn consumer(s: &Scenario, group: &str) -> Command {
+    let mut cmd = trailguard(s.dir.path());
+    cmd.arg("run").arg("--rules").arg(modules_dir()).args([
+        "--kafka-brokers",
+        &s.broker.address,
+        "--topic",
+        &s.topic,
+        "--group",
+        group,
+    ]);
+    cmd
+}
+
 fn worker(s: &Scenario, group: &str, n: usize, abort_after: Option<u64>) -> Child {
     let d = s.dir.path();
-    let mut cmd = trailguard(d);
-    cmd.arg("run")
-        .arg("--rules")
-        .arg(modules_dir())
-        .args([
-            "--kafka-brokers",
-            &s.broker.address,
-            "--topic",
-            &s.topic,
-            "--group",
-            group,
-        ])
-        .args([
-            "--session-timeout-ms",
-            "6000",
-            "--checkpoint-events",
-            "1500",
-        ])
-        .arg("-o")
-        .arg(d.join(format!("{group}-{n}.ndjson")))
-        .arg("--stats")
-        .arg(d.join(format!("{group}-{n}.stats.json")))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(d.join(format!("{group}-{n}.log"))).expect("log"));
+    let mut cmd = consumer(s, group);
+    cmd.args([
+        "--session-timeout-ms",
+        "6000",
+        "--checkpoint-events",
+        "1500",
+    ])
+    .arg("-o")
+    .arg(d.join(format!("{group}-{n}.ndjson")))
+    .arg("--stats")
+    .arg(d.join(format!("{group}-{n}.stats.json")))
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(d.join(format!("{group}-{n}.log"))).expect("log"));
     match abort_after {
         Some(events) => cmd.env("TRAILGUARD_TEST_ABORT_AFTER_EVENTS", events.to_string()),
         None => cmd.env_remove("TRAILGUARD_TEST_ABORT_AFTER_EVENTS"),
@@ -308,18 +311,7 @@ fn kafka_workers_together_equal_one_process_even_when_one_dies() {
 
     // One worker writing its alerts to a topic, keyed by alert id.
     let d = s.dir.path();
-    let mut to_topic = trailguard(d)
-        .arg("run")
-        .arg("--rules")
-        .arg(modules_dir())
-        .args([
-            "--kafka-brokers",
-            &s.broker.address,
-            "--topic",
-            &s.topic,
-            "--group",
-            "to-topic",
-        ])
+    let mut to_topic = consumer(&s, "to-topic")
         .args(["--alerts-topic", "alerts"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(d.join("to-topic.log")).expect("log"))

@@ -331,6 +331,7 @@ impl Detector for ComponentRule {
     }
 
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
+        self.arm();
         let encoded = if self.filters.is_empty() {
             self.encoder.encode(events)
         } else {
@@ -347,9 +348,6 @@ impl Detector for ComponentRule {
         if batch.timestamps.is_empty() {
             // No event passes the rule's filters: nothing to send.
             return Ok(Vec::new());
-        }
-        if let Some(ticks) = self.deadline_ticks {
-            self.live.store.set_epoch_deadline(ticks);
         }
         let live = &mut self.live;
         let result = live

@@ -227,10 +227,9 @@ impl Context<'_, '_> {
     /// NDJSON, the common case, read line by line: each line is parsed once,
     /// straight into the typed record (the general path below first finds
     /// each value, then parses it again). Returns where it stopped: the end
-    /// of the text, or the first line that is not one plain record on its
-    /// own (a document spread over lines, a delivery object, an envelope, a
-    /// broken line), from which the general path reads on, exactly as it
-    /// would have.
+    /// of the text, or the first line that is not one object on its own (a
+    /// document spread over lines, several values on a line, a broken line),
+    /// from which the general path reads on, exactly as it would have.
     fn ndjson(&mut self, text: &[u8]) -> usize {
         let mut at = 0;
         let mut line = self.first_line;
@@ -244,10 +243,7 @@ impl Context<'_, '_> {
                 let Ok(record) = serde_json::from_slice::<RawRecord<'_>>(value) else {
                     return at;
                 };
-                if record.records.is_some() || record.detail.is_some() || record.maybe_ecs() {
-                    return at;
-                }
-                self.record(record, value, &|| format!("line {line}"));
+                self.parsed(record, value, &|| format!("line {line}"));
             }
             at = end + 1;
             line += 1;
@@ -375,10 +371,15 @@ impl Context<'_, '_> {
             self.reject(position(), RejectReason::NotAnObject, raw.get().as_bytes());
             return;
         }
-        let record: RawRecord<'_> = match serde_json::from_str(raw.get()) {
-            Ok(r) => r,
-            Err(e) => return self.reject(position(), classify(&e), raw.get().as_bytes()),
-        };
+        match serde_json::from_str(raw.get()) {
+            Ok(record) => self.parsed(record, raw.get().as_bytes(), position),
+            Err(e) => self.reject(position(), classify(&e), raw.get().as_bytes()),
+        }
+    }
+
+    /// An object parsed as a record, whose text is `raw`: a delivery object's
+    /// records, an envelope's record, an ECS document, or a record.
+    fn parsed(&mut self, record: RawRecord<'_>, raw: &[u8], position: &dyn Fn() -> String) {
         if let Some(records) = &record.records {
             let outer = position();
             let single = outer == "line 1";
@@ -401,20 +402,20 @@ impl Context<'_, '_> {
         }
         if let Some(detail) = record.detail {
             match serde_json::from_str::<RawRecord<'_>>(detail.get()) {
-                Ok(r) => self.record(r, raw.get().as_bytes(), position),
-                Err(e) => self.reject(position(), classify(&e), raw.get().as_bytes()),
+                Ok(r) => self.record(r, raw, position),
+                Err(e) => self.reject(position(), classify(&e), raw),
             }
             return;
         }
         if record.maybe_ecs()
-            && let Ok(doc) = serde_json::from_str::<serde_json::Value>(raw.get())
+            && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(raw)
             && crate::ecs::is_ecs(&doc)
         {
             let result = self.normalizer.normalize_ecs(&doc);
-            self.accept(result, raw.get().as_bytes(), position);
+            self.accept(result, raw, position);
             return;
         }
-        self.record(record, raw.get().as_bytes(), position);
+        self.record(record, raw, position);
     }
 
     fn record(&mut self, record: RawRecord<'_>, raw: &[u8], position: &dyn Fn() -> String) {
