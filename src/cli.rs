@@ -331,6 +331,10 @@ pub struct KeygenArgs {
     /// Where to write the public key.
     #[arg(long, value_name = "FILE")]
     pub public_key: PathBuf,
+    /// Store the secret key in the clear. By default it is encrypted with
+    /// the password in TRAILGUARD_KEY_PASSWORD, or asked for on a terminal.
+    #[arg(long)]
+    pub unencrypted: bool,
 }
 
 #[derive(Args, Debug)]
@@ -338,7 +342,8 @@ pub struct SignArgs {
     /// The minisign secret key.
     #[arg(long, value_name = "FILE")]
     pub secret_key: PathBuf,
-    /// Trusted comment stored in the signature (default: the file name).
+    /// A note added to the signature's trusted comment (which always names
+    /// the rule id, its version and the file name).
     #[arg(long)]
     pub comment: Option<String>,
     /// Components to sign.
@@ -477,12 +482,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub poll_ms: u64,
     /// Refuse any rule that the trust policy (--trust) does not accept:
-    /// unsigned, tampered, signed by an unknown key, or not pinned.
+    /// unsigned, tampered, signed by an unknown key or for another rule id
+    /// or version, or not pinned. Applies to hot reloads too.
     #[arg(long, requires = "trust")]
     pub require_signed: bool,
-    /// Trust policy (TOML) listing publishers' public keys and pinned digests.
-    #[arg(long, value_name = "FILE")]
+    /// Trust policy (TOML) listing publishers' public keys and pinned
+    /// digests; only with --require-signed, which makes it apply.
+    #[arg(long, value_name = "FILE", requires = "require_signed")]
     pub trust: Option<PathBuf>,
+    /// Accept a rule build older than the one it replaces in a hot reload,
+    /// or than the one that saved the state being resumed.
+    #[arg(long)]
+    pub allow_downgrade: bool,
     /// Run as a Kafka worker instead of reading files: join consumer group
     /// --group on --topic at these brokers (see docs/scaling.md).
     #[arg(long, value_name = "BROKERS", env = "TRAILGUARD_KAFKA_BROKERS", requires_all = ["topic", "group"])]

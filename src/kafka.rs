@@ -128,8 +128,15 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
         runtime,
         compiled,
         options: mut engine_options,
+        failed_at_load,
         ..
     } = setup_rules(args, settings)?;
+    for (rule, failure) in &failed_at_load {
+        anstream::eprintln!(
+            "trailguard: rule {rule} {} at load, left out: {failure}",
+            crate::style::alarm("QUARANTINED")
+        );
+    }
     // Partitions are the unit of parallelism here: one shard each.
     engine_options.shards = 1;
     // Fail early, with the configuration's locations, if the rules refuse

@@ -56,7 +56,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("trailguard"))
 }
 
-fn runtime(no_cache: bool) -> Result<Runtime> {
+pub(crate) fn runtime(no_cache: bool) -> Result<Runtime> {
     Ok(Runtime::new(RuntimeOptions {
         cache_dir: if no_cache { None } else { default_cache_dir() },
         ..RuntimeOptions::default()

@@ -78,9 +78,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     );
     let RuleSetup {
         runtime,
+        trust,
         compiled,
         mut options,
         mut loaded,
+        failed_at_load: misbehaved_at_load,
     } = setup_rules(&args, &settings)?;
 
     let asn = open_asn_db(args.asn_db.clone())?;
@@ -131,15 +133,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
         }
     }
-    let failed_at_load: Vec<(String, String)> = engine
-        .failed_at_load()
-        .iter()
-        .map(|f| {
+    let failed_at_load: Vec<(String, String)> = misbehaved_at_load
+        .into_iter()
+        .chain(engine.failed_at_load().iter().map(|f| {
             (
                 f.rule.clone(),
                 format!("{}: {}", f.file.display(), f.message),
             )
-        })
+        }))
         .collect();
     if saved.as_ref().is_some_and(|s| s.finished) && !args.follow {
         eprintln!(
@@ -245,26 +246,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(args.poll_ms));
         // Hot reload, between two batches: a rule whose module file changed
-        // is replaced, its state carried over.
-        for (file, digest) in &mut loaded {
-            let now = file_digest(file);
-            if now == *digest {
-                continue;
-            }
-            *digest = now;
-            let result = runtime
-                .compile_rule(file)
-                .and_then(|rule| engine.reload(&runtime, &rule));
-            match result {
-                Ok(id) => eprintln!(
-                    "trailguard: reloaded rule {id} from {} (state carried over)",
-                    file.display()
-                ),
-                Err(e) => anstream::eprintln!(
-                    "trailguard: {}: {} changed but was not reloaded, the running version goes on: {e}",
-                    crate::style::warning_label(),
-                    file.display()
-                ),
+        // is verified and compiled like at start, and replaces the rule that
+        // was loaded from that file, its state carried over.
+        for rule in &mut loaded {
+            if let Some(message) = rule.reload_if_changed(&runtime, trust.as_ref(), &mut engine) {
+                anstream::eprintln!("trailguard: {message}");
             }
         }
     }
@@ -367,12 +353,103 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 /// of each rule to notice replaced modules.
 pub struct RuleSetup {
     pub runtime: Runtime,
+    /// The trust policy every rule (and every reload) must pass, if any.
+    pub trust: Option<TrustPolicy>,
     pub compiled: Vec<CompiledRule>,
     pub options: EngineOptions,
-    pub loaded: Vec<(PathBuf, String)>,
+    pub loaded: Vec<LoadedRule>,
+    /// Rules (by file) that misbehaved when loaded, and how.
+    pub failed_at_load: Vec<(String, String)>,
 }
 
-/// Builds the runtime, checks and compiles the rules, and gathers the
+/// A rule file as loaded, for hot reload: which rule it holds, and how it
+/// looked (size, modification time, inode) and hashed when loaded.
+pub struct LoadedRule {
+    file: PathBuf,
+    id: String,
+    digest: String,
+    stamp: Option<FileStamp>,
+}
+
+/// What `stat` says of a file, to notice a change without reading it.
+type FileStamp = (u64, Option<std::time::SystemTime>, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((metadata.len(), metadata.modified().ok(), inode))
+}
+
+/// Compiles a rule file, verified against the trust policy when there is one.
+fn compile(
+    runtime: &Runtime,
+    trust: Option<&TrustPolicy>,
+    file: &Path,
+) -> Result<CompiledRule, HostError> {
+    match trust {
+        Some(policy) => runtime.compile_trusted(file, policy),
+        None => runtime.compile_rule(file),
+    }
+}
+
+impl LoadedRule {
+    fn new(file: PathBuf, rule: &CompiledRule) -> LoadedRule {
+        LoadedRule {
+            stamp: file_stamp(&file),
+            file,
+            id: rule.info().id.clone(),
+            digest: rule.digest().to_owned(),
+        }
+    }
+
+    /// If the file changed since it was loaded: reads it once, verifies and
+    /// compiles it like at start, and replaces this file's rule with it
+    /// (same id; no downgrade unless allowed). Returns what to tell the
+    /// operator, if anything.
+    fn reload_if_changed(
+        &mut self,
+        runtime: &Runtime,
+        trust: Option<&TrustPolicy>,
+        engine: &mut Engine,
+    ) -> Option<String> {
+        let stamp = file_stamp(&self.file);
+        if stamp == self.stamp {
+            return None;
+        }
+        self.stamp = stamp;
+        let result = compile(runtime, trust, &self.file).and_then(|rule| {
+            if rule.digest() == self.digest {
+                return Ok(None);
+            }
+            engine.reload(runtime, &self.id, &rule)?;
+            Ok(Some(rule))
+        });
+        match result {
+            Ok(None) => None,
+            Ok(Some(rule)) => {
+                self.digest = rule.digest().to_owned();
+                Some(format!(
+                    "reloaded rule {} from {} (state carried over), now version {}",
+                    self.id,
+                    self.file.display(),
+                    rule.info().version
+                ))
+            }
+            Err(e) => Some(format!(
+                "{}: {} changed but was not reloaded, rule {} goes on as it was: {e}",
+                crate::style::warning_label(),
+                self.file.display(),
+                self.id
+            )),
+        }
+    }
+}
+
+/// Builds the runtime, checks and compiles the rules (each file read once,
+/// verified against the trust policy if one is given), and gathers the
 /// engine options.
 pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
     let lateness_minutes = args
@@ -393,24 +470,26 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
         },
         epoch_interruption: true,
     })?;
-    let trust = match (&args.trust, args.require_signed) {
-        (Some(path), true) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
-        _ => None,
+    // clap makes --trust and --require-signed come together.
+    let trust = match &args.trust {
+        Some(path) => Some(TrustPolicy::load(path).map_err(anyhow::Error::msg)?),
+        None => None,
     };
     let mut loaded = Vec::new();
     let mut compiled = Vec::new();
+    let mut failed_at_load = Vec::new();
     for file in rule_files(&args.rules.rules)? {
-        if let Some(policy) = &trust {
-            policy.verify(&file).map_err(|reason| {
-                anyhow::anyhow!(
-                    "rule {} refused by --require-signed: {reason}",
-                    file.display()
-                )
-            })?;
+        match compile(&runtime, trust.as_ref(), &file) {
+            Ok(rule) => {
+                loaded.push(LoadedRule::new(file, &rule));
+                compiled.push(rule);
+            }
+            // A rule that misbehaves is left out; the others run.
+            Err(HostError::Misbehaved { path, message }) => {
+                failed_at_load.push((path.display().to_string(), message));
+            }
+            Err(e) => return Err(e.into()),
         }
-        let rule = runtime.compile_rule(&file)?;
-        loaded.push((file, rule.digest().to_owned()));
-        compiled.push(rule);
     }
     let mut options = EngineOptions::default();
     options.rule_configs = settings.rule_configs();
@@ -419,6 +498,7 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
     options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;
     options.batch_size = batch_size;
     options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
+    options.allow_downgrade = args.allow_downgrade;
     // One rules thread by default: on 2 cores decoding already takes the
     // other core, and more rule threads were slower (docs/performance.md).
     options.shards = args
@@ -428,9 +508,11 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
         .max(1);
     Ok(RuleSetup {
         runtime,
+        trust,
         compiled,
         options,
         loaded,
+        failed_at_load,
     })
 }
 
@@ -459,14 +541,6 @@ pub fn ensure_parent(path: &Path) -> Result<()> {
             .with_context(|| format!("cannot create directory {}", dir.display())),
         _ => Ok(()),
     }
-}
-
-/// SHA-256 of a file (empty if unreadable: a file being replaced).
-fn file_digest(path: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    std::fs::read(path)
-        .map(|b| format!("{:x}", Sha256::digest(b)))
-        .unwrap_or_default()
 }
 
 /// Environment variable for tests: abort (as a SIGKILL would) once this many
@@ -617,6 +691,7 @@ fn write_stats(
         "suppressed": pipeline.suppressed,
         "rule_failures": failures,
         "elapsed_seconds": secs,
+        "host_fields_dropped": pipeline.host_fields_dropped,
         "peak_rss_bytes": peak_rss_bytes(),
         "events_per_second": if secs > 0.0 { pipeline.events as f64 / secs } else { 0.0 },
     });
@@ -836,6 +911,12 @@ fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
             )),
             None => line(format!("  rule {rule}: {n} alert(s)")),
         }
+    }
+    for (rule, n) in &pipeline.host_fields_dropped {
+        line(format!(
+            "  {}: rule {rule} wrote {n} host-owned field(s) (kibana.*, threat.*, @timestamp, event.kind, ecs.version) into its alerts; dropped",
+            crate::style::warning_label()
+        ));
     }
     for f in &pipeline.failures {
         let what = match f.recovery {

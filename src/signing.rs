@@ -1,12 +1,13 @@
 //! `trailguard rules keygen | sign | verify`: minisign keys and detached
 //! signatures for rule components, checked against a trust policy.
 
-use std::io::Cursor;
+use std::io::{Cursor, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use minisign::{KeyPair, SecretKey, SecretKeyBox};
-use trailguard_host::trust::{TrustPolicy, Trusted, signature_path};
+use trailguard_host::trust::{TrustPolicy, Trusted, signature_path, signed_comment};
 
 use crate::cli::{KeygenArgs, SignArgs, VerifyArgs};
 
@@ -14,28 +15,63 @@ use crate::cli::{KeygenArgs, SignArgs, VerifyArgs};
 const PASSWORD_VAR: &str = "TRAILGUARD_KEY_PASSWORD";
 
 pub fn keygen(args: KeygenArgs) -> Result<ExitCode> {
-    for path in [&args.secret_key, &args.public_key] {
-        if path.exists() {
-            bail!("{} exists; refusing to overwrite a key", path.display());
-        }
-    }
-    let pair = match std::env::var(PASSWORD_VAR) {
-        Ok(password) => KeyPair::generate_encrypted_keypair(Some(password))?,
-        Err(_) => {
+    let password = match std::env::var(PASSWORD_VAR) {
+        Ok(password) => Some(password),
+        Err(_) if args.unencrypted => {
             eprintln!(
-                "note: {PASSWORD_VAR} is not set: the secret key is stored unencrypted; keep it offline"
+                "note: --unencrypted: the secret key is stored in the clear; keep it offline"
             );
-            KeyPair::generate_unencrypted_keypair()?
+            None
         }
+        Err(_) if std::io::stdin().is_terminal() => {
+            let password = rpassword::prompt_password("password for the new secret key: ")?;
+            let again = rpassword::prompt_password("the same password again: ")?;
+            if password != again {
+                bail!("the two passwords differ; no key written");
+            }
+            Some(password)
+        }
+        Err(_) => bail!(
+            "the secret key is encrypted with a password: set {PASSWORD_VAR}, run on a terminal to be asked, or pass --unencrypted to store it in the clear"
+        ),
+    };
+    let pair = match password {
+        Some(password) => KeyPair::generate_encrypted_keypair(Some(password))?,
+        None => KeyPair::generate_unencrypted_keypair()?,
     };
     let public = pair.pk.to_box()?.into_string();
-    std::fs::write(&args.secret_key, pair.sk.to_box(None)?.into_string())
-        .with_context(|| format!("cannot write {}", args.secret_key.display()))?;
-    std::fs::write(&args.public_key, &public)
-        .with_context(|| format!("cannot write {}", args.public_key.display()))?;
+    // The secret key is readable by its owner only, and never replaces a file.
+    write_new(
+        &args.secret_key,
+        pair.sk.to_box(None)?.into_string().as_bytes(),
+        0o600,
+    )?;
+    write_new(&args.public_key, public.as_bytes(), 0o644)?;
     let key_line = public.lines().nth(1).unwrap_or_default();
     println!("public key (for a trust policy's [[publisher]] public_key):\n{key_line}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `path` with `mode`, refusing to overwrite anything.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path).with_context(|| {
+        if path.exists() {
+            format!("{} exists; refusing to overwrite a key", path.display())
+        } else {
+            format!("cannot create {}", path.display())
+        }
+    })?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn secret_key(args: &SignArgs) -> Result<SecretKey> {
@@ -62,42 +98,56 @@ fn secret_key(args: &SignArgs) -> Result<SecretKey> {
 
 pub fn sign(args: SignArgs) -> Result<ExitCode> {
     let key = secret_key(&args)?;
-    for file in &args.files {
-        let bytes =
-            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let name = file
+    let runtime = crate::rules::runtime(false)?;
+    for path in &args.files {
+        // The bytes signed are the bytes whose rule id and version are read.
+        let file = runtime.read_rule(path)?;
+        let bytes = file.bytes().to_vec();
+        let rule = runtime.compile_file(file, None)?;
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let comment = args
-            .comment
-            .clone()
-            .unwrap_or_else(|| format!("file:{name}"));
+        let mut comment = signed_comment(rule.info(), &name);
+        if let Some(note) = &args.comment {
+            if note.contains(['\n', '\r']) {
+                bail!("--comment must be one line");
+            }
+            comment.push_str(&format!(" note:{note}"));
+        }
         let signature = minisign::sign(None, &key, Cursor::new(bytes), Some(&comment), None)?;
-        let out = signature_path(file);
+        let out = signature_path(path);
         std::fs::write(&out, signature.into_string())
             .with_context(|| format!("cannot write {}", out.display()))?;
-        println!("signed {} -> {}", file.display(), out.display());
+        println!(
+            "signed {} (rule {} version {}) -> {}",
+            path.display(),
+            rule.info().id,
+            rule.info().version,
+            out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let policy = TrustPolicy::load(&args.trust).map_err(anyhow::Error::msg)?;
+    let runtime = crate::rules::runtime(false)?;
     let mut all = true;
     for file in &args.files {
-        match policy.verify(file) {
-            Ok(Trusted::Pinned { sha256 }) => {
-                println!("{}: trusted (pinned SHA-256 {sha256})", file.display())
-            }
-            Ok(Trusted::Signed { publisher, comment }) => {
-                println!(
+        match runtime.compile_trusted(file, &policy) {
+            Ok(rule) => match rule.origin() {
+                Some(Trusted::Pinned { sha256 }) => {
+                    println!("{}: trusted (pinned SHA-256 {sha256})", file.display())
+                }
+                Some(Trusted::Signed { publisher, comment }) => println!(
                     "{}: trusted (signed by {publisher}; {comment})",
                     file.display()
-                )
-            }
-            Err(reason) => {
-                println!("{}: NOT TRUSTED: {reason}", file.display());
+                ),
+                None => unreachable!("compile_trusted records the origin"),
+            },
+            Err(e) => {
+                println!("{}: NOT TRUSTED: {e}", file.display());
                 all = false;
             }
         }

@@ -23,6 +23,8 @@ fn hostile_component() -> std::path::PathBuf {
 struct Outcome {
     code: Option<i32>,
     rule_a_lines: Vec<String>,
+    /// Every alert line, parsed.
+    alerts: Vec<serde_json::Value>,
     summary: String,
 }
 
@@ -56,6 +58,10 @@ fn run(dir: &Path, mode: Option<&str>, extra_run_settings: &str) -> Outcome {
     let stdout = String::from_utf8_lossy(&out.stdout);
     Outcome {
         code: out.status.code(),
+        alerts: stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON alert"))
+            .collect(),
         rule_a_lines: stdout
             .lines()
             .filter(|l| l.contains("\"kibana.alert.rule.rule_id\":\"aws-sensitive-untrusted-asn\""))
@@ -80,7 +86,7 @@ fn every_hostile_rule_is_contained() {
     assert_eq!(clean.rule_a_lines.len(), 1, "{}", clean.summary);
 
     // (mode, extra [run] settings, expected exit status, what the summary must say)
-    let cases: [(&str, &str, i32, &str); 11] = [
+    let cases: [(&str, &str, i32, &str); 13] = [
         ("healthy", "", 0, "rule test-hostile: 0 alert(s)"),
         (
             "endless-loop",
@@ -116,6 +122,15 @@ fn every_hostile_rule_is_contained() {
             "returned a snapshot of 4194304 bytes, over the limit of 1048576",
         ),
         ("garbage-alert", "", 2, "returned an alert that is not JSON"),
+        // Tiny alerts, but each would carry the rule's 16 KiB description:
+        // the limit counts what the host builds, not what the rule sent.
+        (
+            "many-alerts",
+            "",
+            2,
+            "returned 10000 alerts that would make",
+        ),
+        ("forge-fields", "", 0, "rule test-hostile wrote"),
         ("invalid-utf8", "", 2, "rule test-hostile failed in process"),
     ];
     for (mode, settings, code, says) in cases {
@@ -144,5 +159,33 @@ fn every_hostile_rule_is_contained() {
             "{mode}: {}",
             hostile.summary
         );
+        if mode == "forge-fields" {
+            assert_forgeries_dropped(&hostile.alerts);
+        }
+    }
+}
+
+/// The hostile rule's alerts say what the host says: its own id, severity
+/// and time, and none of the host's fields in the rule's spelling.
+fn assert_forgeries_dropped(alerts: &[serde_json::Value]) {
+    let forged: Vec<&serde_json::Value> = alerts
+        .iter()
+        .filter(|a| a["kibana.alert.rule.rule_id"] == "test-hostile")
+        .collect();
+    assert!(!forged.is_empty(), "the hostile rule raised its alerts");
+    for alert in forged {
+        assert_eq!(alert["kibana.alert.severity"], "low", "{alert}");
+        assert_eq!(alert["kibana.alert.risk_score"], 1, "{alert}");
+        assert_eq!(alert["event.kind"], "signal", "{alert}");
+        assert_ne!(alert["kibana.alert.uuid"], "forged", "{alert}");
+        assert_eq!(alert["@timestamp"], "1970-01-01T00:00:00Z", "{alert}");
+        assert_eq!(
+            alert["event"],
+            serde_json::json!({"action": "forged"}),
+            "{alert}"
+        );
+        for key in ["kibana", "threat", "Kibana..alert.rule.rule_id"] {
+            assert!(alert.get(key).is_none(), "{key} survived: {alert}");
+        }
     }
 }

@@ -14,6 +14,7 @@ fn keygen(dir: &Path, name: &str) -> String {
         .arg(dir.join(format!("{name}.key")))
         .arg("--public-key")
         .arg(dir.join(format!("{name}.pub")))
+        .arg("--unencrypted")
         .env_remove("TRAILGUARD_KEY_PASSWORD")
         .output()
         .expect("runs");
@@ -89,7 +90,7 @@ fn signed_modules_run_and_tampered_unsigned_or_unknown_ones_are_refused() {
     );
     assert!(
         String::from_utf8_lossy(&verify.stdout)
-            .contains("trusted (signed by acme; file:good.wasm)")
+            .contains("trusted (signed by acme; rule:aws-sensitive-untrusted-asn version:")
     );
     let out = run_signed(d, &good, &trust, &input);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -127,6 +128,50 @@ fn signed_modules_run_and_tampered_unsigned_or_unknown_ones_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("signed by a key that is not in the trust policy"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A publisher whose rule ids are bound cannot sign another's rule.
+    std::fs::write(
+        &trust,
+        format!("[[publisher]]\nname = \"acme\"\npublic_key = \"{acme}\"\nrules = [\"acme-*\"]\n"),
+    )
+    .expect("write");
+    let out = run_signed(d, &good, &trust, &input);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("publisher `acme` may not sign rule id aws-sensitive-untrusted-asn"),
+        "{}",
+        stderr(&out)
+    );
+    // A signature that does not bind the rule id and version (made by
+    // minisign itself with its default comment).
+    let key = minisign::SecretKeyBox::from_string(
+        &std::fs::read_to_string(d.join("acme.key")).expect("key"),
+    )
+    .and_then(|b| b.into_unencrypted_secret_key())
+    .expect("unencrypted key");
+    let bare = copy_rule(d, "bare.wasm");
+    let bytes = std::fs::read(&bare).expect("read");
+    let signature = minisign::sign(
+        None,
+        &key,
+        std::io::Cursor::new(bytes),
+        Some("file:bare.wasm"),
+        None,
+    )
+    .expect("sign");
+    std::fs::write(d.join("bare.wasm.minisig"), signature.into_string()).expect("write");
+    std::fs::write(
+        &trust,
+        format!("[[publisher]]\nname = \"acme\"\npublic_key = \"{acme}\"\n"),
+    )
+    .expect("write");
+    let out = run_signed(d, &bare, &trust, &input);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("does not name the rule id and version"),
         "{}",
         stderr(&out)
     );

@@ -11,14 +11,40 @@ use trailguard_rule_sdk::{Alert, EventFilter, Field, RuleInfo, Severity};
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
+use crate::alert::AlertMaker;
 use crate::bindings::Detector as DetectorWorld;
 use crate::bindings::exports::trailguard::detector::rule as wit;
 use crate::filter::Filters;
-use crate::{BatchEncoder, Detector, HostError, Limits, Runtime};
+use crate::info::printable;
+use crate::{BatchEncoder, CompiledRule, Detector, HostError, Limits, Provenance, Runtime};
 
 /// Per-store data: the memory limiter.
 struct StoreData {
     limits: StoreLimits,
+}
+
+/// The caps on what one instance may allocate: one linear memory (so the
+/// memory limit is the rule's total, not a per-memory figure), its tables,
+/// a few instances.
+fn store_limits(limits: &Limits) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(limits.max_memory_bytes)
+        .table_elements(limits.max_table_elements)
+        .instances(16)
+        .memories(1)
+        .tables(16)
+        .trap_on_grow_failure(true)
+        .build()
+}
+
+/// What the host copies out of a rule in one call: lifting its results may
+/// allocate no more than the largest result the limits accept (wasmtime's
+/// default, 128 MiB, is kept as the floor, and a snapshot up to its own
+/// limit fits).
+fn hostcall_fuel(limits: &Limits) -> usize {
+    (128usize << 20)
+        .max(limits.max_snapshot_bytes.saturating_add(1 << 20))
+        .max(limits.max_alert_bytes_per_call.saturating_add(1 << 20))
 }
 
 /// One live instance of the component, with its detector resource.
@@ -38,6 +64,9 @@ pub struct ComponentRule {
     limits: Limits,
     deadline_ticks: Option<u64>,
     info: RuleInfo,
+    provenance: Provenance,
+    /// What the host adds to each alert, counted against the per-call limit.
+    alert_overhead: usize,
     filters: Filters,
     live: Instance,
     encoder: BatchEncoder,
@@ -113,8 +142,13 @@ fn rule_frame(e: &wasmtime::Error) -> Option<String> {
 }
 
 /// What went wrong in a call, in one line an operator can act on: the
-/// cause, the limit involved, and where in the rule.
+/// cause, the limit involved, and where in the rule. Printable: the frame
+/// names come from the rule's own name section.
 fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
+    printable(&describe_raw(e, limits), 1024)
+}
+
+fn describe_raw(e: &wasmtime::Error, limits: &Limits) -> String {
     let cause = match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => format!(
             "interrupted: the call took longer than the limit of {:.3} s",
@@ -146,25 +180,43 @@ fn describe(e: &wasmtime::Error, limits: &Limits) -> String {
 }
 
 impl ComponentRule {
-    pub(crate) fn instantiate(
+    /// The metadata a component declares (from a fresh instance).
+    pub(crate) fn read_info(
         runtime: &Runtime,
         component: &Component,
         path: &Path,
-        config: impl FnOnce(&RuleInfo) -> String,
-    ) -> Result<ComponentRule, HostError> {
-        let engine = runtime.engine().clone();
+    ) -> Result<RuleInfo, HostError> {
         let limits = runtime.limits();
-        let deadline_ticks = runtime.deadline_ticks();
-        let (mut store, bindings) =
-            Self::store_and_bindings(&engine, component, path, &limits, deadline_ticks)?;
-        let info = bindings
+        let (mut store, bindings) = Self::store_and_bindings(
+            runtime.engine(),
+            component,
+            path,
+            &limits,
+            runtime.deadline_ticks(),
+        )?;
+        bindings
             .trailguard_detector_rule()
             .call_info(&mut store)
             .map(from_wit)
             .map_err(|e| HostError::Load {
                 path: path.to_owned(),
                 message: format!("its `info` failed: {}", describe(&e, &limits)),
-            })?;
+            })
+    }
+
+    pub(crate) fn instantiate(
+        runtime: &Runtime,
+        rule: &CompiledRule,
+        config: impl FnOnce(&RuleInfo) -> String,
+    ) -> Result<ComponentRule, HostError> {
+        let engine = runtime.engine().clone();
+        let limits = runtime.limits();
+        let deadline_ticks = runtime.deadline_ticks();
+        let (component, path) = (rule.component(), rule.path());
+        let (mut store, bindings) =
+            Self::store_and_bindings(&engine, component, path, &limits, deadline_ticks)?;
+        // The metadata checked when the rule was compiled: not asked again.
+        let info = rule.info().clone();
         let config = config(&info);
         let detector = Self::create(
             &mut store,
@@ -190,6 +242,8 @@ impl ComponentRule {
             &info.id,
             declared.into_iter().map(from_wit_filter).collect(),
         )?;
+        let provenance = rule.provenance();
+        let alert_overhead = AlertMaker::new(&info, &provenance).overhead();
         Ok(ComponentRule {
             engine,
             component: component.clone(),
@@ -198,6 +252,8 @@ impl ComponentRule {
             limits,
             deadline_ticks,
             info,
+            provenance,
+            alert_overhead,
             filters,
             live: Instance {
                 store,
@@ -218,17 +274,11 @@ impl ComponentRule {
         let mut store = Store::new(
             engine,
             StoreData {
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(limits.max_memory_bytes)
-                    .table_elements(limits.max_table_elements)
-                    .instances(16)
-                    .memories(4)
-                    .tables(16)
-                    .trap_on_grow_failure(true)
-                    .build(),
+                limits: store_limits(limits),
             },
         );
         store.limiter(|data| &mut data.limits);
+        store.set_hostcall_fuel(hostcall_fuel(limits));
         if let Some(ticks) = deadline_ticks {
             store.set_epoch_deadline(ticks);
         }
@@ -265,7 +315,7 @@ impl ComponentRule {
             })?
             .map_err(|message| HostError::Config {
                 rule: info.id.clone(),
-                message,
+                message: printable(&message, 4096),
             })
     }
 
@@ -305,12 +355,24 @@ impl ComponentRule {
                 ),
             ));
         }
-        let bytes: usize = alerts.iter().map(|a| a.document.len()).sum();
+        // What the host builds from them: each document, the reason that
+        // may repeat its text, and the rule's metadata copied into each.
+        let bytes: usize = alerts
+            .iter()
+            .map(|a| {
+                a.document
+                    .len()
+                    .saturating_mul(2)
+                    .saturating_add(self.alert_overhead)
+            })
+            .fold(0, usize::saturating_add);
         if bytes > self.limits.max_alert_bytes_per_call {
             return Err(self.failed(
                 call,
                 format!(
-                    "returned {bytes} bytes of alerts in one call, over the limit of {}",
+                    "returned {} alerts that would make {bytes} bytes of alert documents in one call (their text twice, plus {} bytes of rule metadata each), over the limit of {}",
+                    alerts.len(),
+                    self.alert_overhead,
                     self.limits.max_alert_bytes_per_call
                 ),
             ));
@@ -328,6 +390,10 @@ impl ComponentRule {
 impl Detector for ComponentRule {
     fn info(&self) -> &RuleInfo {
         &self.info
+    }
+
+    fn provenance(&self) -> Provenance {
+        self.provenance.clone()
     }
 
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
@@ -407,7 +473,7 @@ impl Detector for ComponentRule {
             .call_restore(&mut live.store, live.detector, state);
         match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(self.failed("restore", message)),
+            Ok(Err(message)) => Err(self.failed("restore", printable(&message, 4096))),
             Err(e) => Err(self.failed("restore", describe(&e, &self.limits))),
         }
     }
@@ -434,5 +500,72 @@ impl Detector for ComponentRule {
             detector,
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::Config;
+
+    use super::*;
+
+    /// A component whose core instances each define a memory of `pages`.
+    fn with_memories(count: usize, pages: u32) -> Vec<u8> {
+        let mut text = String::from("(component\n");
+        for i in 0..count {
+            text.push_str(&format!(
+                "(core module $m{i} (memory (export \"m\") {pages}))\n(core instance (instantiate $m{i}))\n"
+            ));
+        }
+        text.push(')');
+        wat::parse_str(&text).expect("valid component text")
+    }
+
+    fn instantiate(component: &[u8], limits: &Limits) -> wasmtime::Result<()> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = Component::new(&engine, component)?;
+        let mut store = Store::new(
+            &engine,
+            StoreData {
+                limits: store_limits(limits),
+            },
+        );
+        store.limiter(|data| &mut data.limits);
+        Linker::<StoreData>::new(&engine).instantiate(&mut store, &component)?;
+        Ok(())
+    }
+
+    #[test]
+    fn the_memory_cap_is_the_rules_total_not_a_per_memory_figure() {
+        let limits = Limits {
+            max_memory_bytes: 8 << 20,
+            ..Limits::default()
+        };
+        // 64 pages (4 MiB) in one memory: within the cap.
+        instantiate(&with_memories(1, 64), &limits).expect("one memory fits");
+        // The same in each of four memories would be 16 MiB in all.
+        let e = instantiate(&with_memories(4, 64), &limits).expect_err("four memories");
+        assert!(format!("{e:#}").contains("memor"), "{e:#}");
+        let e = instantiate(&with_memories(2, 1), &limits).expect_err("even two small ones");
+        assert!(format!("{e:#}").contains("memor"), "{e:#}");
+    }
+
+    #[test]
+    fn hostcall_fuel_admits_a_snapshot_up_to_its_limit() {
+        let limits = Limits {
+            max_snapshot_bytes: 256 << 20,
+            ..Limits::default()
+        };
+        assert!(hostcall_fuel(&limits) > 256 << 20);
+        assert_eq!(
+            hostcall_fuel(&Limits {
+                max_snapshot_bytes: 1 << 20,
+                max_alert_bytes_per_call: 1 << 20,
+                ..Limits::default()
+            }),
+            128 << 20
+        );
     }
 }

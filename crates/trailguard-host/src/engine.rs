@@ -46,6 +46,9 @@ pub struct EngineOptions {
     /// [`NormalizedEvent::group_key`]); every shard follows the one,
     /// engine-wide watermark, so the alerts are those of one shard. Default 1.
     pub shards: usize,
+    /// Accept a rule older than the one it replaces, or than the one that
+    /// saved the state being loaded. Default `false`.
+    pub allow_downgrade: bool,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +61,7 @@ impl Default for EngineOptions {
             batch_size: 1024,
             dedup_window_ms: 60 * 60_000,
             shards: 1,
+            allow_downgrade: false,
         }
     }
 }
@@ -222,7 +226,9 @@ impl Engine {
         let shards: Vec<Pipeline> = per_shard
             .into_iter()
             .map(|detectors| {
-                Pipeline::new(detectors, options.allowed_lateness_ms).with_policy(options.recovery)
+                Pipeline::new(detectors, options.allowed_lateness_ms)
+                    .with_policy(options.recovery)
+                    .allowing_downgrade(options.allow_downgrade)
             })
             .collect();
         Ok(Engine {
@@ -477,21 +483,35 @@ impl Engine {
         Ok(warnings)
     }
 
-    /// Replaces the running rule of the same id with a new build of it in
-    /// every shard, carrying its state over (between two batches: no event
-    /// is lost). If the new one refuses the state, the old one keeps
-    /// running and the error says why. Returns the rule id.
-    pub fn reload(&mut self, runtime: &Runtime, rule: &CompiledRule) -> Result<String, HostError> {
+    /// Replaces the running rule `id` with a new build of it in every
+    /// shard, carrying its state over (between two batches: no event is
+    /// lost). The new build must declare the same id (a file cannot take
+    /// over another rule's slot and state) and, unless allowed, a version no
+    /// older than the running one. If the new one refuses the state, the
+    /// old one keeps running and the error says why.
+    pub fn reload(
+        &mut self,
+        runtime: &Runtime,
+        id: &str,
+        rule: &CompiledRule,
+    ) -> Result<(), HostError> {
+        if rule.info().id != id {
+            return Err(HostError::Refused {
+                path: rule.path().to_owned(),
+                reason: format!(
+                    "it now declares rule id {}, but it was loaded as {id}; a rule's id cannot change while running (restart to load it as a new rule)",
+                    rule.info().id
+                ),
+            });
+        }
         let configs = &self.rule_configs;
-        let mut id = String::new();
         for shard in &mut self.shards {
             let detector = runtime.instantiate(rule, |info| {
                 configs.get(&info.id).cloned().unwrap_or_default()
             })?;
-            id.clone_from(&detector.info().id);
             shard.replace_rule(Box::new(detector))?;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The running rules, in the order they are fed.
@@ -517,6 +537,9 @@ impl Engine {
             total.events += s.events;
             total.late_events += s.late_events;
             total.failures.extend(s.failures.iter().cloned());
+            for (rule, n) in &s.host_fields_dropped {
+                *total.host_fields_dropped.entry(rule.clone()).or_default() += n;
+            }
         }
         total
     }

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 
 use trailguard_rule_sdk::EventFilter;
@@ -37,14 +36,11 @@ impl Runtime {
     /// when it loads, its metadata. Only an unreadable or uncompilable file
     /// is an error; a refused component is reported, with the reason.
     pub fn inspect(&self, path: &Path) -> Result<ComponentReport, HostError> {
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let file = self.read_rule(path)?;
         let mut report = ComponentReport {
             path: path.to_owned(),
-            size: bytes.len() as u64,
-            sha256: format!("{:x}", Sha256::digest(&bytes)),
+            size: file.bytes().len() as u64,
+            sha256: file.sha256().to_owned(),
             imports: Vec::new(),
             exports: Vec::new(),
             contract: None,
@@ -52,7 +48,7 @@ impl Runtime {
             filters: Vec::new(),
             refused: None,
         };
-        let component = self.compile(path)?;
+        let component = self.compile(&file)?;
         let engine = self.engine();
         let ty = component.component_type();
         report.imports = ty
@@ -72,7 +68,10 @@ impl Runtime {
             }
             report.exports.push((name.to_owned(), functions));
         }
-        match self.load_rule(path, |_| String::new()) {
+        match self
+            .checked(&file, component, None)
+            .and_then(|rule| self.instantiate(&rule, |_| String::new()))
+        {
             Ok(rule) => {
                 report.info = Some(crate::Detector::info(&rule).clone());
                 report.filters = rule.filters().to_vec();

@@ -24,15 +24,18 @@
 //! [`NormalizedEvent`]: trailguard_ingest::NormalizedEvent
 
 mod alert;
+mod cache;
 pub mod checkpoint;
 mod clock;
 mod component;
 mod encode;
 mod engine;
 mod filter;
+pub mod info;
 mod inspect;
 mod native;
 mod pipeline;
+mod rule_file;
 mod runtime;
 mod suppress;
 pub mod testing;
@@ -47,6 +50,7 @@ pub use native::NativeRule;
 pub use pipeline::{
     Pipeline, PipelineState, PipelineStats, Recovery, RecoveryPolicy, RuleFailure, SavedRule,
 };
+pub use rule_file::RuleFile;
 pub use runtime::{CompiledRule, Limits, Runtime, RuntimeOptions};
 pub use suppress::{Suppression, Suppressor};
 pub use trailguard_format::{AlertDocument, field};
@@ -63,10 +67,27 @@ pub(crate) mod bindings {
     });
 }
 
+/// What the host knows of where a running rule came from; every alert id
+/// binds it, so another component claiming the rule's id cannot produce the
+/// rule's alert ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// SHA-256 of the component's bytes; `None` for a native rule.
+    pub digest: Option<String>,
+    /// The publisher whose signature was verified (`pinned` for a pinned
+    /// digest); `None` when loaded without a trust policy.
+    pub publisher: Option<String>,
+}
+
 /// One running rule, sandboxed or native.
 pub trait Detector: Send {
     /// What the rule is.
     fn info(&self) -> &RuleInfo;
+
+    /// Where it came from (a native rule: nowhere in particular).
+    fn provenance(&self) -> Provenance {
+        Provenance::default()
+    }
 
     /// Feeds a batch; returns the alerts the rule emits at once.
     fn process(
@@ -114,6 +135,16 @@ pub enum HostError {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
+        message: String,
+    },
+    /// The component is a rule of this contract, but misbehaved when asked
+    /// what it is (trapped, exceeded a limit when instantiated, declared
+    /// metadata over the limits): it is left out, the others run.
+    #[error("rule {path} misbehaved at load: {message}")]
+    Misbehaved {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it did.
         message: String,
     },
     /// The rule rejected its configuration.

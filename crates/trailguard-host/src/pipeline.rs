@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::Alert;
 
-use crate::alert::document;
+use crate::alert::AlertMaker;
 use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark};
 
 /// How the pipeline recovers a failing rule.
@@ -139,6 +139,9 @@ pub struct PipelineStats {
     pub suppressed: BTreeMap<String, u64>,
     /// Every failure, in order.
     pub failures: Vec<RuleFailure>,
+    /// Host-owned fields (`kibana.*`, `threat.*`, `@timestamp`, ...) that a
+    /// rule wrote into its alerts and the host dropped, per rule id.
+    pub host_fields_dropped: BTreeMap<String, u64>,
 }
 
 impl PipelineStats {
@@ -179,6 +182,10 @@ impl Op {
 /// A supervised rule.
 struct Slot {
     detector: Box<dyn Detector>,
+    /// Builds its alert documents.
+    maker: AlertMaker,
+    /// Host-owned fields its alerts tried to write.
+    host_fields_dropped: u64,
     /// Calls since the checkpoint.
     log: Vec<Op>,
     /// The last good snapshot; `None`: the rule's initial state.
@@ -199,17 +206,35 @@ impl Slot {
             Op::Process(events) => self.detector.process(events)?,
             Op::Advance(w) => self.detector.advance(*w)?,
         };
-        let info = self.detector.info();
-        alerts
-            .into_iter()
-            .map(|a| {
-                document(info, a).map_err(|message| HostError::Rule {
-                    rule: info.id.clone(),
-                    call: op.name(),
-                    message,
-                })
-            })
-            .collect()
+        let mut documents = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let (document, dropped) =
+                self.maker
+                    .document(alert)
+                    .map_err(|message| HostError::Rule {
+                        rule: self.detector.info().id.clone(),
+                        call: op.name(),
+                        message,
+                    })?;
+            self.host_fields_dropped += dropped as u64;
+            documents.push(document);
+        }
+        Ok(documents)
+    }
+
+    fn new(detector: Box<dyn Detector>) -> Slot {
+        Slot {
+            maker: AlertMaker::new(detector.info(), &detector.provenance()),
+            detector,
+            host_fields_dropped: 0,
+            log: Vec::new(),
+            checkpoint: None,
+            busy: Duration::ZERO,
+            log_events: 0,
+            snapshot_took: Duration::ZERO,
+            restarts: 0,
+            quarantined: false,
+        }
     }
 
     /// A fresh instance, the checkpoint, and the calls since, replayed
@@ -250,7 +275,17 @@ pub struct Pipeline {
     slots: Vec<Slot>,
     watermark: Watermark,
     policy: RecoveryPolicy,
+    allow_downgrade: bool,
     stats: PipelineStats,
+}
+
+/// Whether going from version `from` to `to` goes back (both SemVer; other
+/// spellings are not compared).
+fn is_downgrade(from: &str, to: &str) -> bool {
+    match (semver::Version::parse(from), semver::Version::parse(to)) {
+        (Ok(from), Ok(to)) => to < from,
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -270,21 +305,10 @@ impl Pipeline {
             ..PipelineStats::default()
         };
         Pipeline {
-            slots: detectors
-                .into_iter()
-                .map(|detector| Slot {
-                    detector,
-                    log: Vec::new(),
-                    checkpoint: None,
-                    busy: Duration::ZERO,
-                    log_events: 0,
-                    snapshot_took: Duration::ZERO,
-                    restarts: 0,
-                    quarantined: false,
-                })
-                .collect(),
+            slots: detectors.into_iter().map(Slot::new).collect(),
             watermark: Watermark::new(allowed_lateness_ms),
             policy: RecoveryPolicy::default(),
+            allow_downgrade: false,
             stats,
         }
     }
@@ -292,6 +316,15 @@ impl Pipeline {
     /// Sets how failing rules are recovered.
     pub fn with_policy(mut self, policy: RecoveryPolicy) -> Pipeline {
         self.policy = policy;
+        self
+    }
+
+    /// Accepts rules older than the version they replace (in a reload) or
+    /// than the one that saved the state being loaded. Refused by default:
+    /// rolling a rule back to an older build, even a signed one, is a
+    /// decision for the operator.
+    pub fn allowing_downgrade(mut self, allow: bool) -> Pipeline {
+        self.allow_downgrade = allow;
         self
     }
 
@@ -365,6 +398,16 @@ impl Pipeline {
                 message: "no loaded rule has this id".into(),
             });
         };
+        let (running, offered) = (&slot.detector.info().version, &new.info().version);
+        if !self.allow_downgrade && is_downgrade(running, offered) {
+            return Err(HostError::Rule {
+                rule: id.clone(),
+                call: "reload",
+                message: format!(
+                    "version {offered} is older than the running {running}; a rollback needs --allow-downgrade"
+                ),
+            });
+        }
         let state = if slot.quarantined {
             None
         } else {
@@ -373,6 +416,7 @@ impl Pipeline {
         if let Some(bytes) = &state {
             new.restore(bytes)?;
         }
+        slot.maker = AlertMaker::new(new.info(), &new.provenance());
         slot.detector = new;
         slot.reset_log(state);
         slot.restarts = 0;
@@ -436,6 +480,19 @@ impl Pipeline {
                         "rule {id} was quarantined before the checkpoint and stays so"
                     ));
                 }
+                Some(SavedRule { version, .. })
+                    if !self.allow_downgrade
+                        && is_downgrade(version, &slot.detector.info().version) =>
+                {
+                    return Err(HostError::Rule {
+                        rule: id.clone(),
+                        call: "restore",
+                        message: format!(
+                            "the checkpoint was saved by version {version}, newer than the loaded {}; load that version or newer, or allow the rollback with --allow-downgrade",
+                            slot.detector.info().version
+                        ),
+                    });
+                }
                 Some(SavedRule {
                     snapshot: Some(bytes),
                     version,
@@ -477,11 +534,14 @@ impl Pipeline {
         let mut out = Vec::new();
         for i in 0..self.slots.len() {
             if let Some(docs) = self.call(i, op) {
-                *self
-                    .stats
-                    .alerts
-                    .entry(self.slots[i].detector.info().id.clone())
-                    .or_default() += docs.len() as u64;
+                let slot = &self.slots[i];
+                let id = slot.detector.info().id.clone();
+                if slot.host_fields_dropped > 0 {
+                    self.stats
+                        .host_fields_dropped
+                        .insert(id.clone(), slot.host_fields_dropped);
+                }
+                *self.stats.alerts.entry(id).or_default() += docs.len() as u64;
                 out.extend(docs);
             }
         }

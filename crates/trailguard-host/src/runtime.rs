@@ -1,18 +1,20 @@
 //! The wasmtime engine, the limits every rule runs under, and the cache of
 //! compiled components.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
-use crate::{CONTRACT_VERSION, ComponentRule, HostError, RuleInfo};
+use crate::cache::Cache;
+use crate::info::check_info;
+use crate::rule_file::RuleFile;
+use crate::trust::{TrustPolicy, Trusted};
+use crate::{CONTRACT_VERSION, ComponentRule, HostError, Provenance, RuleInfo};
 
 /// How often the epoch advances; the granularity of CPU-time limits.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -75,12 +77,15 @@ pub struct RuntimeOptions {
     pub epoch_interruption: bool,
 }
 
-/// A rule component, compiled and checked against the contract.
+/// A rule component, compiled and checked against the contract, with the
+/// metadata it declares and what the host knows of its origin.
 #[derive(Clone)]
 pub struct CompiledRule {
     path: PathBuf,
     component: Component,
     digest: String,
+    info: RuleInfo,
+    origin: Option<Trusted>,
 }
 
 impl std::fmt::Debug for CompiledRule {
@@ -88,6 +93,7 @@ impl std::fmt::Debug for CompiledRule {
         f.debug_struct("CompiledRule")
             .field("path", &self.path)
             .field("digest", &self.digest)
+            .field("rule", &self.info.id)
             .finish()
     }
 }
@@ -98,9 +104,35 @@ impl CompiledRule {
         &self.path
     }
 
-    /// SHA-256 (hex) of the file's bytes when compiled.
+    /// SHA-256 (hex) of the bytes that were verified and compiled.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// What the rule says it is (checked against the limits on rule metadata).
+    pub fn info(&self) -> &RuleInfo {
+        &self.info
+    }
+
+    /// Why it is trusted, when it was loaded under a trust policy.
+    pub fn origin(&self) -> Option<&Trusted> {
+        self.origin.as_ref()
+    }
+
+    /// Its identity as bound into every alert it raises.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            digest: Some(self.digest.clone()),
+            publisher: match &self.origin {
+                Some(Trusted::Signed { publisher, .. }) => Some(publisher.clone()),
+                Some(Trusted::Pinned { .. }) => Some("pinned".into()),
+                None => None,
+            },
+        }
+    }
+
+    pub(crate) fn component(&self) -> &Component {
+        &self.component
     }
 }
 
@@ -134,6 +166,10 @@ impl Drop for EpochTicker {
 pub struct Runtime {
     engine: Engine,
     options: RuntimeOptions,
+    cache: Option<Cache>,
+    /// Compilations given up on at the time limit that are still running
+    /// (a compile cannot be cancelled; at most one is left behind).
+    abandoned_compiles: Arc<AtomicUsize>,
     _ticker: EpochTicker,
 }
 
@@ -149,8 +185,11 @@ impl std::fmt::Debug for Runtime {
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
 impl Runtime {
-    /// Starts an engine with epoch interruption for CPU-time limits.
+    /// Starts an engine with epoch interruption for CPU-time limits. The
+    /// cache directory, if any, is created private (0700) or refused unless
+    /// it is private to this user.
     pub fn new(options: RuntimeOptions) -> Result<Runtime, HostError> {
+        let cache = options.cache_dir.as_deref().map(Cache::open).transpose()?;
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(options.epoch_interruption);
@@ -172,6 +211,8 @@ impl Runtime {
         Ok(Runtime {
             engine,
             options,
+            cache,
+            abandoned_compiles: Arc::new(AtomicUsize::new(0)),
             _ticker: EpochTicker {
                 stop,
                 thread: Some(thread),
@@ -209,22 +250,75 @@ impl Runtime {
         self.instantiate(&rule, config)
     }
 
-    /// Compiles and checks a rule component once, to create any number of
-    /// detectors from it with [`Runtime::instantiate`] (one per Kafka
-    /// partition, say).
+    /// Reads a rule file (once: a regular file within the size limit),
+    /// compiles it and checks it against the contract and the limits on
+    /// rule metadata, to create any number of detectors from it with
+    /// [`Runtime::instantiate`] (one per Kafka partition, say).
     pub fn compile_rule(&self, path: &Path) -> Result<CompiledRule, HostError> {
-        let component = self.compile(path)?;
-        check_contract(&self.engine, &component, path)?;
-        let digest = std::fs::read(path)
-            .map(|bytes| format!("{:x}", Sha256::digest(bytes)))
-            .map_err(|source| HostError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(CompiledRule {
+        let file = self.read_rule(path)?;
+        self.compile_file(file, None)
+    }
+
+    /// As [`Runtime::compile_rule`], for a rule that must be trusted by
+    /// `policy`: the bytes verified are the bytes compiled, and the
+    /// signature's claims (rule id and version, the publisher's rule ids)
+    /// must match what the component declares.
+    pub fn compile_trusted(
+        &self,
+        path: &Path,
+        policy: &TrustPolicy,
+    ) -> Result<CompiledRule, HostError> {
+        let file = self.read_rule(path)?;
+        let refused = |reason: String| HostError::Refused {
             path: path.to_owned(),
+            reason: format!("{reason} (--require-signed)"),
+        };
+        let trusted = policy.verify_file(&file).map_err(refused)?;
+        let rule = self.compile_file(file, Some(trusted.clone()))?;
+        policy.check_claims(&trusted, &rule.info).map_err(refused)?;
+        Ok(rule)
+    }
+
+    /// Reads a rule file once, within the component size limit.
+    pub fn read_rule(&self, path: &Path) -> Result<RuleFile, HostError> {
+        RuleFile::read(path, self.options.limits.max_component_bytes)
+    }
+
+    /// Compiles bytes already read (and verified, if `origin` says so).
+    pub fn compile_file(
+        &self,
+        file: RuleFile,
+        origin: Option<Trusted>,
+    ) -> Result<CompiledRule, HostError> {
+        let component = self.compile(&file)?;
+        self.checked(&file, component, origin)
+    }
+
+    /// Checks a compiled component against the contract and its metadata
+    /// against the limits.
+    pub(crate) fn checked(
+        &self,
+        file: &RuleFile,
+        component: Component,
+        origin: Option<Trusted>,
+    ) -> Result<CompiledRule, HostError> {
+        let path = file.path().to_owned();
+        check_contract(&self.engine, &component, &path)?;
+        let misbehaved = |message: String| HostError::Misbehaved {
+            path: path.clone(),
+            message,
+        };
+        let info = ComponentRule::read_info(self, &component, &path).map_err(|e| match e {
+            HostError::Load { message, .. } => misbehaved(message),
+            other => misbehaved(other.to_string()),
+        })?;
+        check_info(&info).map_err(misbehaved)?;
+        Ok(CompiledRule {
+            path,
             component,
-            digest,
+            digest: file.sha256().to_owned(),
+            info,
+            origin,
         })
     }
 
@@ -235,31 +329,14 @@ impl Runtime {
         rule: &CompiledRule,
         config: impl FnOnce(&RuleInfo) -> String,
     ) -> Result<ComponentRule, HostError> {
-        ComponentRule::instantiate(self, &rule.component, &rule.path, config)
+        ComponentRule::instantiate(self, rule, config)
     }
 
-    /// Compiles a component, or loads its compiled form from the cache.
-    pub(crate) fn compile(&self, path: &Path) -> Result<Component, HostError> {
-        let limits = self.options.limits;
-        let size = std::fs::metadata(path)
-            .map_err(|source| HostError::Read {
-                path: path.to_owned(),
-                source,
-            })?
-            .len();
-        if size > limits.max_component_bytes {
-            return Err(HostError::Refused {
-                path: path.to_owned(),
-                reason: format!(
-                    "it is {size} bytes, over the limit of {} bytes for a component",
-                    limits.max_component_bytes
-                ),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+    /// Compiles a component, or loads its compiled form from the cache
+    /// (keyed by the digest of these very bytes).
+    pub(crate) fn compile(&self, file: &RuleFile) -> Result<Component, HostError> {
+        let path = file.path();
+        let bytes = file.bytes();
         if !bytes.starts_with(&COMPONENT_HEADER) {
             let reason = if bytes.starts_with(b"\0asm") {
                 "it is a core WebAssembly module, not a component; build rules with `cargo xtask build`, which turns them into components"
@@ -271,59 +348,70 @@ impl Runtime {
                 reason: reason.into(),
             });
         }
-        let Some(dir) = &self.options.cache_dir else {
-            return self.compile_bounded(path, bytes);
-        };
-        let mut compat = DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut compat);
-        let key = format!(
-            "{:x}-{:016x}.cwasm",
-            Sha256::digest(&bytes),
-            compat.finish()
-        );
-        let cached = dir.join(key);
-        if cached.is_file() {
-            // SAFETY: the cache holds only files this function wrote with
-            // `Component::serialize` for this engine's compatibility hash,
-            // named after the SHA-256 of their source; anyone who can write
-            // the cache directory can already run code as this user.
-            #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize_file(&self.engine, &cached) };
-            if let Ok(component) = loaded {
-                return Ok(component);
-            }
-        }
-        let component = self.compile_bounded(path, bytes)?;
-        // The cache is an optimization: failing to write it is not an error.
-        if let Ok(serialized) = component.serialize()
-            && std::fs::create_dir_all(dir).is_ok()
+        if let Some(cache) = &self.cache
+            && let Some(component) = cache.load(file.sha256(), &self.engine)
         {
-            let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, serialized).is_ok() {
-                let _ = std::fs::rename(&tmp, &cached);
-            }
+            return Ok(component);
+        }
+        let component = self.compile_bounded(path, bytes.to_vec())?;
+        if let Some(cache) = &self.cache {
+            cache.store(file.sha256(), &self.engine, &component);
         }
         Ok(component)
     }
 }
 
 impl Runtime {
-    /// Compiles on a helper thread and gives up after the compile-time limit
-    /// (the thread finishes in the background; its result is dropped).
+    /// Compiles on a helper thread and gives up after the compile-time
+    /// limit. A compile cannot be cancelled: the thread finishes in the
+    /// background and its result is dropped, and while one such thread is
+    /// still running no other compile starts (so hostile components cannot
+    /// pile up threads burning every core).
     fn compile_bounded(&self, path: &Path, bytes: Vec<u8>) -> Result<Component, HostError> {
         let limit = self.options.limits.max_compile_time;
+        if self.abandoned_compiles.load(Ordering::Acquire) > 0 {
+            return Err(HostError::Refused {
+                path: path.to_owned(),
+                reason: "an earlier component that exceeded the compile-time limit is still compiling; try again once it is done".into(),
+            });
+        }
         let engine = self.engine.clone();
         let (send, receive) = std::sync::mpsc::channel();
+        // (finished, given up): decided under one lock, so exactly one side
+        // counts an abandoned compile in and out.
+        let fate = Arc::new(std::sync::Mutex::new((false, false)));
+        let abandoned = Arc::clone(&self.abandoned_compiles);
+        let thread_fate = Arc::clone(&fate);
         std::thread::Builder::new()
             .name("trailguard-compile".into())
             .spawn(move || {
+                let result = Component::new(&engine, &bytes);
+                if let Ok(mut fate) = thread_fate.lock() {
+                    fate.0 = true;
+                    if fate.1 {
+                        abandoned.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
                 // The receiver may have given up; then nobody wants the result.
-                let _ = send.send(Component::new(&engine, &bytes));
+                let _ = send.send(result);
             })
             .map_err(|e| HostError::Engine(format!("cannot start a compile thread: {e}")))?;
-        match receive.recv_timeout(limit) {
+        let mut received = receive.recv_timeout(limit);
+        if received.is_err()
+            && let Ok(mut fate) = fate.lock()
+        {
+            if fate.0 {
+                // It finished just now: its result is on its way.
+                drop(fate);
+                received = receive
+                    .recv()
+                    .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected);
+            } else {
+                fate.1 = true;
+                self.abandoned_compiles.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        match received {
             Ok(Ok(component)) => Ok(component),
             Ok(Err(e)) => Err(HostError::Load {
                 path: path.to_owned(),

@@ -3,12 +3,21 @@
 //! A trust policy (TOML) names publishers by their minisign public key and
 //! pins individual components by SHA-256. A component is trusted when its
 //! digest is pinned, or when `FILE.minisig` beside it is a valid minisign
-//! signature of the file by one of the publishers' keys.
+//! signature of the file by one of the publishers' keys whose trusted
+//! comment names the rule id and version the component declares
+//! (`rule:ID version:VERSION`, written by `trailguard rules sign`), and the
+//! publisher may sign that rule id (`rules`, exact ids or `prefix*`; all ids
+//! when absent).
+//!
+//! The bytes verified are the bytes compiled: callers read the file once
+//! ([`RuleFile`]) and hand the same bytes to [`TrustPolicy::verify_file`]
+//! and to the compiler.
 //!
 //! ```toml
 //! [[publisher]]
 //! name = "acme-detections"
 //! public_key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3"
+//! rules = ["acme-*"]
 //!
 //! [[pinned]]
 //! sha256 = "da75d6e01e5bc59f6a2b86d0907043a972e5fed97727b6842c9d62043327d842"
@@ -20,7 +29,12 @@ use std::path::{Path, PathBuf};
 
 use minisign::{PublicKey, SignatureBox};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use trailguard_rule_sdk::RuleInfo;
+
+use crate::rule_file::{ReadError, RuleFile, read_regular};
+
+/// Largest signature file read (a minisign signature is under 1 KiB).
+const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
 
 /// A publisher whose signatures are accepted.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +44,36 @@ pub struct Publisher {
     pub name: String,
     /// Their minisign public key (the base64 line of `minisign.pub`).
     pub public_key: String,
+    /// The rule ids they may sign: exact ids, or prefixes ending in `*`.
+    /// Absent: any id.
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+}
+
+impl Publisher {
+    /// Whether this publisher may sign a rule with this id.
+    fn may_sign(&self, id: &str) -> bool {
+        self.rules.as_ref().is_none_or(|patterns| {
+            patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => id.starts_with(prefix),
+                None => p == id,
+            })
+        })
+    }
+}
+
+/// The trusted comment `trailguard rules sign` writes: binds the rule id
+/// and version to the signature, so a signed build of one rule cannot pass
+/// for another, and the version can be compared with the running one.
+pub fn signed_comment(info: &RuleInfo, file_name: &str) -> String {
+    format!("rule:{} version:{} file:{file_name}", info.id, info.version)
+}
+
+/// The `key:value` of a trusted comment.
+fn comment_value<'a>(comment: &'a str, key: &str) -> Option<&'a str> {
+    comment
+        .split_ascii_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix(':'))
 }
 
 /// A component accepted by its digest alone.
@@ -90,7 +134,7 @@ impl TrustPolicy {
             .map_err(|e| format!("cannot read trust policy {}: {e}", path.display()))?;
         let file: PolicyFile = toml::from_str(&text)
             .map_err(|e| format!("trust policy {} is invalid: {e}", path.display()))?;
-        let mut publishers = Vec::new();
+        let mut publishers: Vec<(Publisher, PublicKey)> = Vec::new();
         for p in file.publisher {
             let key = PublicKey::from_base64(p.public_key.trim()).map_err(|e| {
                 format!(
@@ -99,6 +143,23 @@ impl TrustPolicy {
                     p.name
                 )
             })?;
+            // Signatures name their key by number: two keys with one number
+            // would let one publisher's signature be checked as another's.
+            if let Some((other, _)) = publishers.iter().find(|(_, k)| k.keynum() == key.keynum()) {
+                return Err(format!(
+                    "trust policy {}: publishers `{}` and `{}` have keys with the same key id; each publisher needs its own key",
+                    path.display(),
+                    other.name,
+                    p.name
+                ));
+            }
+            if publishers.iter().any(|(other, _)| other.name == p.name) {
+                return Err(format!(
+                    "trust policy {}: two publishers are named `{}`; names must be unique",
+                    path.display(),
+                    p.name
+                ));
+            }
             publishers.push((p, key));
         }
         for pin in &file.pinned {
@@ -116,26 +177,34 @@ impl TrustPolicy {
         })
     }
 
-    /// Decides whether `component` is trusted; the error says why not and
-    /// what to do.
-    pub fn verify(&self, component: &Path) -> Result<Trusted, String> {
-        let bytes = std::fs::read(component)
-            .map_err(|e| format!("cannot read {}: {e}", component.display()))?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+    /// Decides whether the bytes of `file` are trusted; the error says why
+    /// not and what to do. The signature file is read once, like the rule.
+    pub fn verify_file(&self, file: &RuleFile) -> Result<Trusted, String> {
+        let component = file.path();
+        let sha256 = file.sha256();
         if self
             .pinned
             .iter()
-            .any(|p| p.sha256.eq_ignore_ascii_case(&sha256))
+            .any(|p| p.sha256.eq_ignore_ascii_case(sha256))
         {
-            return Ok(Trusted::Pinned { sha256 });
+            return Ok(Trusted::Pinned {
+                sha256: sha256.to_owned(),
+            });
         }
         let sig_path = signature_path(component);
-        let Ok(text) = std::fs::read_to_string(&sig_path) else {
-            return Err(format!(
-                "{} is not signed (no {}) and its SHA-256 {sha256} is not pinned in the trust policy",
-                component.display(),
-                sig_path.display()
-            ));
+        let text = match read_regular(&sig_path, MAX_SIGNATURE_BYTES) {
+            Ok(bytes) => String::from_utf8(bytes)
+                .map_err(|_| format!("{} is not a minisign signature", sig_path.display()))?,
+            Err(ReadError::Io(_)) => {
+                return Err(format!(
+                    "{} is not signed (no {}) and its SHA-256 {sha256} is not pinned in the trust policy",
+                    component.display(),
+                    sig_path.display()
+                ));
+            }
+            Err(ReadError::Refused(why)) => {
+                return Err(format!("signature {}: {why}", sig_path.display()));
+            }
         };
         let signature = SignatureBox::from_string(&text)
             .map_err(|e| format!("{} is not a minisign signature: {e}", sig_path.display()))?;
@@ -149,7 +218,15 @@ impl TrustPolicy {
                 component.display()
             ));
         };
-        minisign::verify(key, &signature, Cursor::new(&bytes), true, false, false).map_err(|e| {
+        minisign::verify(
+            key,
+            &signature,
+            Cursor::new(file.bytes()),
+            true,
+            false,
+            false,
+        )
+        .map_err(|e| {
             format!(
                 "{} does not match its signature by `{}` ({e}): the file was modified after signing",
                 component.display(),
@@ -160,5 +237,178 @@ impl TrustPolicy {
             publisher: publisher.name.clone(),
             comment: signature.trusted_comment().unwrap_or_default(),
         })
+    }
+
+    /// Checks what a verified signature claims against what the component
+    /// declares: the signed rule id and version must be the component's,
+    /// and the publisher must be allowed to sign that id.
+    pub fn check_claims(&self, trusted: &Trusted, info: &RuleInfo) -> Result<(), String> {
+        let Trusted::Signed { publisher, comment } = trusted else {
+            // A pinned digest names these exact bytes, metadata included.
+            return Ok(());
+        };
+        let (signed_id, signed_version) = (
+            comment_value(comment, "rule"),
+            comment_value(comment, "version"),
+        );
+        let (Some(signed_id), Some(signed_version)) = (signed_id, signed_version) else {
+            return Err(format!(
+                "its signature by `{publisher}` does not name the rule id and version (trusted comment {comment:?}); sign it again with `trailguard rules sign`, which binds them"
+            ));
+        };
+        if signed_id != info.id || signed_version != info.version {
+            return Err(format!(
+                "it declares rule {} version {}, but `{publisher}` signed rule {signed_id} version {signed_version}",
+                info.id, info.version
+            ));
+        }
+        let allowed = self
+            .publishers
+            .iter()
+            .find(|(p, _)| &p.name == publisher)
+            .is_some_and(|(p, _)| p.may_sign(&info.id));
+        if !allowed {
+            return Err(format!(
+                "publisher `{publisher}` may not sign rule id {} (the trust policy's `rules` for it do not match)",
+                info.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use minisign::KeyPair;
+    use trailguard_rule_sdk::Severity;
+
+    use super::*;
+
+    fn info(id: &str, version: &str) -> RuleInfo {
+        RuleInfo {
+            id: id.into(),
+            name: "n".into(),
+            version: version.into(),
+            severity: Severity::Low,
+            risk_score: 1,
+            mitre_techniques: Vec::new(),
+            description: String::new(),
+            default_config: String::new(),
+        }
+    }
+
+    fn policy(dir: &Path, text: &str) -> Result<TrustPolicy, String> {
+        let path = dir.join("trust.toml");
+        std::fs::write(&path, text).expect("write");
+        TrustPolicy::load(&path)
+    }
+
+    fn publisher(name: &str, key: &KeyPair, rules: &str) -> String {
+        format!(
+            "[[publisher]]\nname = \"{name}\"\npublic_key = \"{}\"\n{rules}\n",
+            key.pk.to_base64()
+        )
+    }
+
+    /// Writes `bytes` as `rule.wasm` with a signature carrying `comment`.
+    fn signed(dir: &Path, key: &KeyPair, bytes: &[u8], comment: &str) -> RuleFile {
+        let path = dir.join("rule.wasm");
+        std::fs::write(&path, bytes).expect("write");
+        let signature =
+            minisign::sign(None, &key.sk, Cursor::new(bytes), Some(comment), None).expect("sign");
+        std::fs::write(signature_path(&path), signature.into_string()).expect("write");
+        RuleFile::read(&path, 1 << 20).expect("read")
+    }
+
+    #[test]
+    fn two_publishers_with_one_key_id_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = KeyPair::generate_unencrypted_keypair().expect("key");
+        let text = publisher("acme", &key, "") + &publisher("evil", &key, "");
+        let e = policy(dir.path(), &text).expect_err("duplicate key id");
+        assert!(e.contains("the same key id"), "{e}");
+    }
+
+    #[test]
+    fn a_signature_binds_the_rule_id_and_version_and_the_publishers_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let acme = KeyPair::generate_unencrypted_keypair().expect("key");
+        let other = KeyPair::generate_unencrypted_keypair().expect("key");
+        let policy = policy(
+            dir.path(),
+            &(publisher("acme", &acme, "rules = [\"acme-*\", \"exact\"]")
+                + &publisher("other", &other, "")),
+        )
+        .expect("policy");
+        let bytes = b"component bytes";
+
+        let file = signed(
+            dir.path(),
+            &acme,
+            bytes,
+            "rule:acme-x version:1.2.0 file:r.wasm",
+        );
+        let trusted = policy.verify_file(&file).expect("verified");
+        assert_eq!(
+            policy.check_claims(&trusted, &info("acme-x", "1.2.0")),
+            Ok(())
+        );
+        // The component declares another id or version than the signature.
+        let e = policy
+            .check_claims(&trusted, &info("acme-y", "1.2.0"))
+            .expect_err("another id");
+        assert!(e.contains("signed rule acme-x version 1.2.0"), "{e}");
+        let e = policy
+            .check_claims(&trusted, &info("acme-x", "1.1.0"))
+            .expect_err("another version");
+        assert!(e.contains("signed rule acme-x version 1.2.0"), "{e}");
+
+        // A publisher signing an id outside its own.
+        let file = signed(
+            dir.path(),
+            &acme,
+            bytes,
+            "rule:aws-unusual-asn version:9.0.0 file:r.wasm",
+        );
+        let trusted = policy.verify_file(&file).expect("verified");
+        let e = policy
+            .check_claims(&trusted, &info("aws-unusual-asn", "9.0.0"))
+            .expect_err("not acme's id");
+        assert!(e.contains("may not sign rule id aws-unusual-asn"), "{e}");
+        // `exact` is an exact id, not a prefix.
+        let file = signed(dir.path(), &acme, bytes, "rule:exactly version:1.0.0");
+        let trusted = policy.verify_file(&file).expect("verified");
+        assert!(
+            policy
+                .check_claims(&trusted, &info("exactly", "1.0.0"))
+                .is_err()
+        );
+
+        // A publisher without `rules` may sign any id.
+        let file = signed(dir.path(), &other, bytes, "rule:any version:1.0.0");
+        let trusted = policy.verify_file(&file).expect("verified");
+        assert_eq!(policy.check_claims(&trusted, &info("any", "1.0.0")), Ok(()));
+
+        // An old signature that names no rule.
+        let file = signed(dir.path(), &other, bytes, "file:rule.wasm");
+        let trusted = policy.verify_file(&file).expect("verified");
+        let e = policy
+            .check_claims(&trusted, &info("any", "1.0.0"))
+            .expect_err("no claims");
+        assert!(e.contains("does not name the rule id and version"), "{e}");
+    }
+
+    #[test]
+    fn the_bytes_verified_are_the_bytes_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = KeyPair::generate_unencrypted_keypair().expect("key");
+        let policy = policy(dir.path(), &publisher("acme", &key, "")).expect("policy");
+        let file = signed(dir.path(), &key, b"signed", "rule:a version:1.0.0");
+        // The file changes after it was read: what was read is what counts.
+        std::fs::write(file.path(), b"swapped").expect("write");
+        assert!(policy.verify_file(&file).is_ok());
+        let swapped = RuleFile::read(file.path(), 1 << 20).expect("read");
+        let e = policy.verify_file(&swapped).expect_err("tampered");
+        assert!(e.contains("modified after signing"), "{e}");
     }
 }

@@ -8,7 +8,11 @@
 //! `garbage-alert` (a document that is not JSON), `invalid-utf8` (a string
 //! that is not UTF-8, which the component ABI must refuse), `echo-root`
 //! (wants only root's events and alerts once per event it receives),
-//! `greedy-filters` (declares more filters than the host allows).
+//! `greedy-filters` (declares more filters than the host allows),
+//! `many-alerts` (the most alerts a call may return, each tiny, which its
+//! long description would turn into hundreds of MiB of alert documents),
+//! `forge-fields` (alerts that try to write the host's fields, nested and
+//! flat, to pass for another rule's).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +69,16 @@ impl Hostile {
                     document: "{}".into(),
                 })
                 .collect(),
+            "many-alerts" => (0..10_000)
+                .map(|i| Alert {
+                    timestamp_ms: i,
+                    document: "{}".into(),
+                })
+                .collect(),
+            "forge-fields" => vec![Alert {
+                timestamp_ms: 0,
+                document: r#"{"kibana":{"alert":{"severity":"critical","risk_score":99,"rule":{"rule_id":"aws-sensitive-untrusted-asn","name":"forged"}}},"kibana.alert.uuid":"forged","Kibana..alert.rule.rule_id":"aws-sensitive-untrusted-asn","event":{"kind":"alert","action":"forged"},"threat":{"technique":{"id":["T0000"]}},"@timestamp":"2099-01-01T00:00:00Z"}"#.into(),
+            }],
             "garbage-alert" => vec![Alert {
                 timestamp_ms: 0,
                 document: "{this is not json".into(),
@@ -94,7 +108,9 @@ impl Rule for Hostile {
             severity: Severity::Low,
             risk_score: 1,
             mitre_techniques: Vec::new(),
-            description: "Misbehaves on purpose.".into(),
+            // Long (16 KiB, the most a description may be): copied into
+            // every alert, which the per-call limit must count.
+            description: format!("Misbehaves on purpose. {}", "x".repeat(16_000)),
             default_config: r#"{"mode":"healthy","after_events":0}"#.into(),
         }
     }
