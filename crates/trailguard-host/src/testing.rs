@@ -77,6 +77,20 @@ fn run(
     alerts
 }
 
+/// The alerts without their `kibana.alert.uuid`: an alert id binds the
+/// component's digest, which the same rule run natively has none of, so a
+/// component and its native twin agree on everything else.
+pub fn without_ids(alerts: &[AlertDocument]) -> Vec<AlertDocument> {
+    alerts
+        .iter()
+        .map(|a| {
+            let mut a = a.clone();
+            a.remove(crate::field::UUID);
+            a
+        })
+        .collect()
+}
+
 /// Runs `events` (in batches of 97, to exercise batch boundaries) through
 /// rule `R` natively and through the component at `component`, both with
 /// `config`, and panics with both alert lists if they differ. Returns the
@@ -93,21 +107,9 @@ pub fn assert_component_agrees<R: Rule + Send + 'static>(
     let native = NativeRule::<R>::new(config).unwrap_or_else(|e| panic!("{e}"));
     let native_alerts = run(Box::new(native), events, 97);
     let wasm_alerts = run(Box::new(wasm), events, 97);
-    // Alert ids bind the component's digest, which a native rule has none
-    // of: everything else must be the same.
-    let without_id = |alerts: &[AlertDocument]| -> Vec<AlertDocument> {
-        alerts
-            .iter()
-            .map(|a| {
-                let mut a = a.clone();
-                a.remove(crate::field::UUID);
-                a
-            })
-            .collect()
-    };
     assert_eq!(
-        without_id(&wasm_alerts),
-        without_id(&native_alerts),
+        without_ids(&wasm_alerts),
+        without_ids(&native_alerts),
         "the component (left) and the native rule (right) disagree"
     );
     native_alerts
