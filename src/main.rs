@@ -50,7 +50,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            anstream::eprintln!("trailguard: {}: {e:#}", style::error_label());
+            anstream::eprintln!(
+                "trailguard: {}: {}",
+                style::error_label(),
+                style::printable(&format!("{e:#}"))
+            );
             ExitCode::from(run::EXIT_ERROR)
         }
     }

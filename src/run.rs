@@ -250,7 +250,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         // was loaded from that file, its state carried over.
         for rule in &mut loaded {
             if let Some(message) = rule.reload_if_changed(&runtime, trust.as_ref(), &mut engine) {
-                anstream::eprintln!("trailguard: {message}");
+                anstream::eprintln!("trailguard: {}", crate::style::printable(&message));
             }
         }
     }
@@ -327,8 +327,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     for (rule, failure) in &failed_at_load {
         anstream::eprintln!(
-            "  rule {rule} {} at load, it ran on no events: {failure}",
-            crate::style::alarm("QUARANTINED")
+            "  rule {} {} at load, it ran on no events: {}",
+            crate::style::printable(rule),
+            crate::style::alarm("QUARANTINED"),
+            crate::style::printable(failure)
         );
     }
     let rejected = ingest.rejected_total() > 0;
@@ -927,7 +929,10 @@ fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         };
         line(format!(
             "  rule {} failed in {} after {} events: {}\n    {what}",
-            f.rule, f.call, f.events_before, f.message
+            f.rule,
+            f.call,
+            f.events_before,
+            crate::style::printable(&f.message)
         ));
     }
     line(format!(

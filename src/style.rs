@@ -21,3 +21,29 @@ pub fn warning_label() -> String {
 pub fn alarm(text: &str) -> String {
     format!("{ERROR}{text}{ERROR:#}")
 }
+
+/// Text from outside (file names, a rule's words) made safe for a
+/// terminal: control characters other than line ends are escaped, so no
+/// escape sequence reaches it.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn printable_escapes_terminal_sequences_but_keeps_lines() {
+        assert_eq!(
+            super::printable("rule \u{1b}]0;x\u{7}\none\rtwo"),
+            "rule \\u{1b}]0;x\\u{7}\none\\rtwo"
+        );
+    }
+}
