@@ -147,6 +147,14 @@ pub struct PublishArgs {
     /// end-of-input marker.
     #[arg(long)]
     pub no_end: bool,
+    /// File holding the key that signs control messages (the workers'
+    /// key). Default: the key in TRAILGUARD_KAFKA_KEY.
+    #[arg(long, value_name = "FILE", env = "TRAILGUARD_KAFKA_KEY_FILE")]
+    pub kafka_key_file: Option<PathBuf>,
+    /// Publish unsigned control messages: only for workers that run with
+    /// --insecure-kafka, where broker ACLs alone protect the topics.
+    #[arg(long)]
+    pub insecure_kafka: bool,
     /// ASN database (default as for `run`).
     #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
     pub asn_db: Option<PathBuf>,
@@ -518,6 +526,21 @@ pub struct RunArgs {
         requires = "kafka_brokers"
     )]
     pub session_timeout_ms: u64,
+    /// File holding the key that control messages and checkpoints are
+    /// signed with (shared with `trailguard publish`). Default: [run]
+    /// kafka_key_file, else the key in TRAILGUARD_KAFKA_KEY.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "TRAILGUARD_KAFKA_KEY_FILE",
+        requires = "kafka_brokers"
+    )]
+    pub kafka_key_file: Option<PathBuf>,
+    /// Run without a key: control messages and checkpoints are trusted as
+    /// they are, so broker ACLs must keep everyone else from producing to
+    /// the input and state topics (docs/scaling.md).
+    #[arg(long, requires = "kafka_brokers")]
+    pub insecure_kafka: bool,
     /// CloudTrail input: files, directories (read recursively in name
     /// order), or `-` for standard input. Default: [input] paths of the
     /// configuration file.

@@ -1,8 +1,9 @@
 //! `trailguard publish` and `trailguard run --kafka-brokers`: the CLI side
 //! of `trailguard_kafka`.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -11,18 +12,70 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use trailguard_format::{AlertDocument, Format};
 use trailguard_ingest::{Normalizer, ReadOptions, expand_inputs};
-use trailguard_kafka::{AlertSink, AlertsTopic, PublishOptions, Worker, WorkerOptions};
+use trailguard_kafka::{
+    AlertSink, AlertsTopic, Auth, KafkaKey, PublishOptions, Worker, WorkerOptions,
+};
 
 use crate::cli::{PublishArgs, RunArgs, open_asn_db};
 use crate::run::{RuleSetup, new_engine, setup_rules};
 use crate::settings::Settings;
 
+/// The environment variable holding the Kafka key itself.
+const KEY_VARIABLE: &str = "TRAILGUARD_KAFKA_KEY";
+
+/// The key shared by the publisher and the workers: from `key_file`, or
+/// the value of `TRAILGUARD_KAFKA_KEY` (`env_key`); never from the command
+/// line, which `ps` shows. Without one, only `insecure` lets Kafka run.
+fn kafka_auth(key_file: Option<&Path>, env_key: Option<OsString>, insecure: bool) -> Result<Auth> {
+    let env_key = env_key.filter(|k| !k.is_empty());
+    let secret = match (key_file, env_key) {
+        (Some(file), Some(_)) => anyhow::bail!(
+            "both {KEY_VARIABLE} and a key file ({}) give a Kafka key: keep one",
+            file.display()
+        ),
+        (Some(file), None) => {
+            let bytes = std::fs::read(file)
+                .with_context(|| format!("cannot read the Kafka key file {}", file.display()))?;
+            Some((bytes.trim_ascii().to_vec(), file.display().to_string()))
+        }
+        (None, Some(key)) => {
+            let key = key
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{KEY_VARIABLE} is not UTF-8 text"))?;
+            Some((key.trim().as_bytes().to_vec(), KEY_VARIABLE.to_owned()))
+        }
+        (None, None) => None,
+    };
+    match (secret, insecure) {
+        (Some((_, from)), true) => {
+            anyhow::bail!("--insecure-kafka, and a Kafka key in {from}: drop one")
+        }
+        (Some((secret, from)), false) => Ok(Auth::Key(
+            KafkaKey::new(&secret).with_context(|| format!("the Kafka key in {from}"))?,
+        )),
+        (None, true) => {
+            eprintln!(
+                "trailguard: warning: --insecure-kafka: control messages and checkpoints are not authenticated; broker ACLs must keep everyone else from producing to the input and state topics (docs/scaling.md)"
+            );
+            Ok(Auth::Insecure)
+        }
+        (None, false) => anyhow::bail!(
+            "no Kafka key: set {KEY_VARIABLE} (or --kafka-key-file FILE, or [run] kafka_key_file) to the secret shared by `trailguard publish` and the workers, at least 32 bytes (e.g. `openssl rand -base64 32`); or pass --insecure-kafka to both if broker ACLs alone protect the topics (docs/scaling.md)"
+        ),
+    }
+}
+
 /// `trailguard publish`.
 pub fn publish(args: PublishArgs) -> Result<ExitCode> {
+    let auth = kafka_auth(
+        args.kafka_key_file.as_deref(),
+        std::env::var_os(KEY_VARIABLE),
+        args.insecure_kafka,
+    )?;
     let asn = open_asn_db(args.asn_db)?;
     let normalizer = Normalizer::new(Some(&asn));
     let sources = expand_inputs(&args.inputs)?;
-    let mut options = PublishOptions::new(&args.brokers, &args.topic);
+    let mut options = PublishOptions::new(&args.brokers, &args.topic, auth);
     options.create_partitions = args.partitions;
     options.end_of_input = !args.no_end;
     let started = std::time::Instant::now();
@@ -124,6 +177,15 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
     else {
         anyhow::bail!("--kafka-brokers needs --topic and --group");
     };
+    let key_file = args
+        .kafka_key_file
+        .as_deref()
+        .or(settings.run.kafka_key_file.as_deref());
+    let auth = kafka_auth(
+        key_file,
+        std::env::var_os(KEY_VARIABLE),
+        args.insecure_kafka,
+    )?;
     let RuleSetup {
         runtime,
         compiled,
@@ -146,7 +208,14 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
         Some(alerts) => Box::new(AlertsTopic::new(brokers, alerts, format)?),
         None => Box::new(FileSink::open(args.output.as_ref(), format)?),
     };
-    let mut options = WorkerOptions::new(brokers, topic, group);
+    // A checkpoint holds every rule's snapshot and the host's own state.
+    let max_checkpoint_bytes = settings
+        .run
+        .limits()
+        .max_snapshot_bytes
+        .saturating_mul(compiled.len() + 1);
+    let mut options = WorkerOptions::new(brokers, topic, group, auth);
+    options.max_checkpoint_bytes = max_checkpoint_bytes;
     if let Some(state) = &args.state_topic {
         state.clone_into(&mut options.state_topic);
     }
@@ -176,9 +245,11 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
     );
     for (partition, p) in &report.partitions {
         eprintln!(
-            "  {partition}: {} events, {} rejected, {} restore(s) (last {} bytes in {} ms), {} checkpoint(s) (last {} bytes, {} ms in all)",
+            "  {partition}: {} events, {} rejected, {} refused control(s), {} refused checkpoint message(s), {} restore(s) (last {} bytes in {} ms), {} checkpoint(s) (last {} bytes, {} ms in all)",
             p.events,
             p.rejected,
+            p.refused_controls,
+            p.refused_checkpoints,
             p.restores,
             p.restore_bytes,
             p.restore_ms,
@@ -187,9 +258,57 @@ pub fn work(args: &RunArgs, settings: &Settings, format: Format) -> Result<ExitC
             p.checkpoint_ms
         );
     }
+    if report.refusals.total > 0 {
+        eprintln!(
+            "trailguard: {} message(s) refused (not authentic, replayed or out of bounds), each ignored; --stats lists the first {} with topic, partition and offset",
+            report.refusals.total,
+            report.refusals.first.len()
+        );
+    }
     if let Some(path) = &args.stats {
         std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
             .with_context(|| format!("cannot write stats file {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_key_comes_from_a_file_or_the_environment_never_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("kafka.key");
+        std::fs::write(&file, format!("{KEY}\n")).expect("write");
+        assert!(matches!(
+            kafka_auth(Some(&file), None, false),
+            Ok(Auth::Key(_))
+        ));
+        assert!(matches!(
+            kafka_auth(None, Some(KEY.into()), false),
+            Ok(Auth::Key(_))
+        ));
+        let both = kafka_auth(Some(&file), Some(KEY.into()), false).expect_err("both");
+        assert!(both.to_string().contains("keep one"), "{both}");
+        let missing = kafka_auth(Some(&dir.path().join("none")), None, false).expect_err("missing");
+        assert!(format!("{missing:#}").contains("none"), "{missing:#}");
+    }
+
+    #[test]
+    fn without_a_key_only_an_explicit_insecure_runs() {
+        let err = kafka_auth(None, Some("".into()), false).expect_err("no key");
+        let text = err.to_string();
+        assert!(
+            text.contains(KEY_VARIABLE) && text.contains("--insecure-kafka"),
+            "{text}"
+        );
+        assert!(matches!(kafka_auth(None, None, true), Ok(Auth::Insecure)));
+        let err = kafka_auth(None, Some(KEY.into()), true).expect_err("contradiction");
+        assert!(err.to_string().contains("drop one"), "{err}");
+        let short = kafka_auth(None, Some("short\n".into()), false).expect_err("short");
+        assert!(format!("{short:#}").contains("at least 32"), "{short:#}");
+    }
 }

@@ -49,6 +49,7 @@ pub struct RunSettings {
     pub state_dir: Option<PathBuf>,
     pub checkpoint_events: Option<u64>,
     pub checkpoint_seconds: Option<u64>,
+    pub kafka_key_file: Option<PathBuf>,
     pub call_timeout_ms: Option<u64>,
     pub max_memory_mib: Option<usize>,
     pub max_wasm_stack_kib: Option<usize>,
@@ -368,6 +369,7 @@ impl Settings {
             &mut self.output.stats,
             &mut self.run.asn_db,
             &mut self.run.state_dir,
+            &mut self.run.kafka_key_file,
         ]
         .into_iter()
         .flatten()

@@ -3,7 +3,8 @@
 //! to a 6-partition topic, three `trailguard run --kafka-brokers` workers
 //! in one consumer group; their alerts together must be exactly the alerts
 //! of a single-process run on the same events, also when one worker dies
-//! mid-run.
+//! mid-run, and when someone else produces forged, replayed or hostile
+//! control messages and checkpoints.
 
 mod common;
 
@@ -13,7 +14,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture_mmdb, generate, modules_dir, run, stderr, trailguard};
+use common::{fixture_mmdb, generate, modules_dir, run, stderr};
+use rdkafka::message::{Headers, Message, OwnedHeaders};
+use trailguard_kafka::{Auth, Control, KafkaKey};
+
+/// The key `trailguard publish` and the workers share in these tests.
+const KEY: &str = "tests/kafka.rs: not a secret, 32+ bytes long";
+
+/// The CLI with the tests' Kafka key in its environment.
+fn trailguard(dir: &Path) -> Command {
+    let mut cmd = common::trailguard(dir);
+    cmd.env("TRAILGUARD_KAFKA_KEY", KEY)
+        .env_remove("TRAILGUARD_KAFKA_KEY_FILE");
+    cmd
+}
+
+fn key(secret: &[u8]) -> Auth {
+    Auth::Key(KafkaKey::new(secret).expect("a long enough key"))
+}
 
 /// The broker binary.
 fn nisshi() -> PathBuf {
@@ -96,12 +114,14 @@ struct Scenario {
     dir: tempfile::TempDir,
     broker: Broker,
     topic: String,
+    /// The generated CloudTrail.
+    input: PathBuf,
     expected: BTreeMap<String, serde_json::Value>,
 }
 
-/// A multi-day generated scenario with attacks, its single-process alerts,
-/// and its events published to a 6-partition topic.
-fn scenario(topic: &str) -> Scenario {
+/// A multi-day generated scenario with attacks and its single-process
+/// alerts; nothing published yet.
+fn prepare(topic: &str) -> Scenario {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let broker = Broker::start(d);
@@ -116,34 +136,45 @@ fn scenario(topic: &str) -> Scenario {
         expected.len() >= 2 * truth.len(),
         "both rules alert per attack"
     );
-
-    let out = trailguard(d)
-        .args([
-            "publish",
-            "--brokers",
-            &broker.address,
-            "--topic",
-            topic,
-            "--partitions",
-            "6",
-        ])
-        .arg("--asn-db")
-        .arg(fixture_mmdb())
-        .arg(&input)
-        .output()
-        .expect("publish runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("published 60000 event(s)"),
-        "{}",
-        stderr(&out)
-    );
     Scenario {
         dir,
         broker,
         topic: topic.to_owned(),
+        input,
         expected,
     }
+}
+
+/// `trailguard publish` of `input` to `topic` (6 partitions), with the
+/// tests' key; returns its standard error.
+fn publish(s: &Scenario, topic: &str, input: &Path, extra: &[&str]) -> String {
+    let out = trailguard(s.dir.path())
+        .args(["publish", "--brokers", &s.broker.address, "--topic", topic])
+        .args(["--partitions", "6"])
+        .args(extra)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .arg(input)
+        .output()
+        .expect("publish runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// Creates `topic` with 6 partitions (publishing nothing to it).
+fn create_topic(s: &Scenario, topic: &str) {
+    let empty = s.dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    publish(s, topic, &empty, &["--no-end"]);
+}
+
+/// A multi-day generated scenario with attacks, its single-process alerts,
+/// and its events published to a 6-partition topic.
+fn scenario(topic: &str) -> Scenario {
+    let s = prepare(topic);
+    let log = publish(&s, topic, &s.input, &[]);
+    assert!(log.contains("published 60000 event(s)"), "{log}");
+    s
 }
 
 /// `trailguard run` consuming the scenario's topic in consumer group `group`.
@@ -383,4 +414,356 @@ fn kafka_workers_together_equal_one_process_even_when_one_dies() {
         "the survivors restored the dead worker's partitions from checkpoints: {}",
         logs(&s, "one-dies")
     );
+}
+
+/// A plain producer, as anyone with write access to a topic has.
+fn producer(brokers: &str) -> rdkafka::producer::BaseProducer {
+    rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer")
+}
+
+/// The (low, high) offsets of `topic[partition]`.
+fn offsets(brokers: &str, topic: &str, partition: i32) -> (i64, i64) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "test-offsets")
+        .create()
+        .expect("consumer");
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .expect("watermarks")
+}
+
+/// Produces one message to `topic[partition]` and checks it landed.
+fn produce(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    key: Option<&str>,
+    headers: OwnedHeaders,
+    payload: &[u8],
+) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let (_, before) = offsets(brokers, topic, partition);
+    let producer = producer(brokers);
+    let mut record = BaseRecord::<str, [u8]>::to(topic)
+        .partition(partition)
+        .payload(payload)
+        .headers(headers);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    producer.send(record).map_err(|(e, _)| e).expect("queued");
+    producer.flush(Duration::from_secs(10)).expect("flushed");
+    let (_, after) = offsets(brokers, topic, partition);
+    assert_eq!(after, before + 1, "{topic}[{partition}] took the message");
+}
+
+/// The last message of `topic[partition]`: its headers and payload.
+fn last_message(brokers: &str, topic: &str, partition: i32) -> (OwnedHeaders, Vec<u8>) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (_, high) = offsets(brokers, topic, partition);
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "test-last")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(high - 1))
+        .expect("offset");
+    consumer.assign(&list).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m.headers().map(|h| h.detach()).unwrap_or_default();
+            return (headers, m.payload().unwrap_or_default().to_vec());
+        }
+    }
+    panic!("no message at {topic}[{partition}] offset {}", high - 1);
+}
+
+/// The value of header `name`, as text.
+fn header(headers: &OwnedHeaders, name: &str) -> String {
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
+}
+
+/// A worker's --stats.
+fn stats_of(s: &Scenario, group: &str, n: usize) -> serde_json::Value {
+    let text = std::fs::read_to_string(s.dir.path().join(format!("{group}-{n}.stats.json")))
+        .unwrap_or_else(|e| panic!("stats of {group}-{n}: {e}: {}", logs(s, group)));
+    serde_json::from_str(&text).expect("stats are JSON")
+}
+
+/// Runs one worker of `group` until the expected alerts are in and it has
+/// warned of `refusals` refused messages (or a deadline), and stops it;
+/// asserts its alerts are exactly the single-process run's, field for
+/// field, none twice; returns its stats.
+fn one_worker_alerts_unchanged(s: &Scenario, group: &str, refusals: usize) -> serde_json::Value {
+    let mut w = worker(s, group, 0, None);
+    let files = wait_for_alerts(s, group, Duration::from_secs(120));
+    let start = Instant::now();
+    while logs(s, group).matches("warning: refused").count() < refusals
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(std::slice::from_mut(&mut w));
+    let (ids, docs) = alerts_in(&files);
+    assert_eq!(
+        docs.keys().collect::<BTreeSet<_>>(),
+        s.expected.keys().collect::<BTreeSet<_>>(),
+        "the same alerts as one process on the files: {}",
+        logs(s, group)
+    );
+    assert_eq!(ids.len(), docs.len(), "no alert written twice");
+    for (id, doc) in &docs {
+        assert_eq!(doc, &s.expected[id], "the same alert, field for field");
+    }
+    stats_of(s, group, 0)
+}
+
+/// The refusals a worker's stats list: (topic, partition, reason).
+fn refusals(stats: &serde_json::Value) -> Vec<(String, i64, i64, String)> {
+    stats["refusals"]["first"]
+        .as_array()
+        .expect("a list of refusals")
+        .iter()
+        .map(|r| {
+            (
+                r["topic"].as_str().unwrap_or_default().to_owned(),
+                r["partition"].as_i64().unwrap_or(-1),
+                r["offset"].as_i64().unwrap_or(-1),
+                r["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kafka_commands_refuse_to_run_without_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for args in [
+        &["publish", "--brokers", "127.0.0.1:9", "--topic", "t", "."][..],
+        &[
+            "run",
+            "--kafka-brokers",
+            "127.0.0.1:9",
+            "--topic",
+            "t",
+            "--group",
+            "g",
+        ][..],
+    ] {
+        let out = common::trailguard(d)
+            .args(args)
+            .env_remove("TRAILGUARD_KAFKA_KEY")
+            .env_remove("TRAILGUARD_KAFKA_KEY_FILE")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("TRAILGUARD_KAFKA_KEY") && err.contains("--insecure-kafka"),
+            "{args:?}: {err}"
+        );
+        let out = common::trailguard(d)
+            .args(args)
+            .env("TRAILGUARD_KAFKA_KEY", "too short")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
+    }
+}
+
+/// Issue #14: anyone who can produce to the input topic sends `end` and
+/// far-future `progress` before the events (on an unprotected worker the
+/// rules run out of event time before they see any), and replays or moves
+/// authentic controls. Every one is refused and counted with its offset;
+/// the alerts are exactly those of a clean run.
+#[test]
+fn forged_replayed_and_future_controls_are_refused_and_alerts_unchanged() {
+    let s = prepare("attacked");
+    let b = s.broker.address.clone();
+    let topic = "attacked";
+    create_topic(&s, topic);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_micros() as u64;
+    let ten_years_ms = 10 * 365 * 24 * 3_600_000;
+    let future = (now_us / 1000) as i64 + ten_years_ms;
+    let real = key(KEY.as_bytes());
+    let wrong = key(&[b'x'; 32]);
+    let mut injected: usize = 0;
+    for p in 0..6 {
+        // (control, key, signed for partition, sequence)
+        let attacks = [
+            (Control::End, &Auth::Insecure, p, 0),
+            (Control::End, &wrong, p, now_us),
+            (Control::Progress(future), &Auth::Insecure, p, 0),
+            (Control::Progress(i64::MAX), &wrong, p, now_us),
+            // Authentic, but from ten years ahead: refused by the clock.
+            (Control::Progress(future), &real, p, 1),
+            // Authentic, but for another partition.
+            (Control::End, &real, (p + 1) % 6, 2),
+        ];
+        for (control, auth, signed_for, seq) in attacks {
+            let (headers, payload) = control.encode(auth, topic, signed_for, seq);
+            produce(&b, topic, p, None, headers, &payload);
+            injected += 1;
+        }
+    }
+    let log = publish(&s, topic, &s.input, &["--no-end"]);
+    assert!(log.contains("published 60000 event(s)"), "{log}");
+    // The publisher's signed progress, replayed on its partition and moved
+    // to the next.
+    for p in 0..6 {
+        let (headers, payload) = last_message(&b, topic, p);
+        assert_eq!(header(&headers, "trailguard-control"), "progress");
+        produce(&b, topic, p, None, headers.clone(), &payload);
+        produce(&b, topic, (p + 1) % 6, None, headers, &payload);
+        injected += 2;
+    }
+    let empty = s.dir.path().join("empty");
+    publish(&s, topic, &empty, &[]);
+    // The authentic end, replayed after it.
+    for p in 0..6 {
+        let (headers, payload) = last_message(&b, topic, p);
+        assert_eq!(header(&headers, "trailguard-control"), "end");
+        produce(&b, topic, p, None, headers, &payload);
+        injected += 1;
+    }
+
+    let stats = one_worker_alerts_unchanged(&s, "attacked", injected);
+    let partitions = stats["partitions"].as_object().expect("partitions");
+    assert_eq!(partitions.len(), 6, "{stats}");
+    let events: u64 = partitions
+        .values()
+        .map(|p| p["events"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(events, 60_000, "every event processed");
+    for (p, report) in partitions {
+        assert_eq!(report["refused_controls"], 9, "partition {p}: {report}");
+    }
+    assert_eq!(stats["refusals"]["total"], injected, "{stats}");
+    let refused = refusals(&stats);
+    assert_eq!(refused.len(), injected);
+    for (t, p, offset, _) in &refused {
+        assert_eq!(t, topic);
+        assert!((0..6).contains(p));
+        assert!(*offset >= 0);
+    }
+    for cause in [
+        "unsigned",
+        "bad signature",
+        "ahead of this worker's clock",
+        "replayed",
+    ] {
+        assert!(
+            refused.iter().any(|r| r.3.contains(cause)),
+            "a refusal names {cause:?}: {refused:?}"
+        );
+    }
+}
+
+/// Issue #14: anyone who can produce to the state topic writes a checkpoint
+/// of the group claiming `next_offset = i64::MAX` (an unprotected worker
+/// restores it and skips every message), unsigned, under another key, and
+/// under the right key (refused as beyond the partition's end), plus a
+/// chunk header claiming 2^32 - 1 chunks. Every one is refused and counted;
+/// the worker processes every message and the alerts are unchanged.
+#[test]
+fn forged_checkpoints_are_refused_and_every_message_is_processed() {
+    use trailguard_host::{Engine, EngineOptions, Runtime, RuntimeOptions};
+    use trailguard_kafka::{CheckpointStore, PartitionCheckpoint, WorkerOptions};
+
+    let s = scenario("cloudtrail");
+    let b = s.broker.address.clone();
+    let state_topic = "cloudtrail.trailguard-state";
+    create_topic(&s, state_topic);
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: None,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
+    let mut engine = Engine::new(&runtime, &[], EngineOptions::default()).expect("engine");
+    let forged = PartitionCheckpoint {
+        next_offset: i64::MAX,
+        last_control_sequence: Some(u64::MAX),
+        engine: engine.checkpoint().1,
+    }
+    .encode()
+    .expect("encodes");
+    let hostile = || {
+        OwnedHeaders::new()
+            .insert(rdkafka::message::Header {
+                key: "trailguard-checkpoint",
+                value: Some("hostile"),
+            })
+            .insert(rdkafka::message::Header {
+                key: "trailguard-chunk",
+                value: Some("0/4294967295"),
+            })
+    };
+    for auth in [Auth::Insecure, key(&[b'x'; 32])] {
+        let mut store = CheckpointStore::new(&WorkerOptions::new(&b, "cloudtrail", "victim", auth))
+            .expect("store");
+        for p in 0..6 {
+            store.save(p, &forged).expect("written");
+        }
+    }
+    for p in 0..6 {
+        produce(&b, state_topic, p, Some("victim"), hostile(), &[0; 1024]);
+    }
+    let mut store = CheckpointStore::new(&WorkerOptions::new(
+        &b,
+        "cloudtrail",
+        "victim",
+        key(KEY.as_bytes()),
+    ))
+    .expect("store");
+    for p in 0..6 {
+        store.save(p, &forged).expect("written");
+    }
+
+    let stats = one_worker_alerts_unchanged(&s, "victim", 4 * 6);
+    let partitions = stats["partitions"].as_object().expect("partitions");
+    assert_eq!(partitions.len(), 6, "{stats}");
+    let events: u64 = partitions
+        .values()
+        .map(|p| p["events"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(events, 60_000, "every event processed, none skipped");
+    for (p, report) in partitions {
+        assert!(
+            report["refused_checkpoints"].as_u64() >= Some(4),
+            "partition {p}: {report}"
+        );
+    }
+    let refused = refusals(&stats);
+    for cause in [
+        "unsigned checkpoint chunk",
+        "bad checkpoint signature",
+        "would exceed the limit",
+        "resumes at offset 9223372036854775807",
+    ] {
+        assert!(
+            refused
+                .iter()
+                .any(|(t, _, _, reason)| t == state_topic && reason.contains(cause)),
+            "a refusal names {cause:?}: {refused:?}"
+        );
+    }
 }

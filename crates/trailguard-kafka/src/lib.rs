@@ -17,16 +17,23 @@
 //!
 //! See `docs/scaling.md` for the guarantees.
 
+mod auth;
 mod error;
 mod publish;
 mod store;
 mod topics;
 mod worker;
 
+pub use auth::{Auth, CheckpointScope, Control, KafkaKey, MIN_KEY_BYTES};
 pub use error::Error;
 pub use publish::{PublishOptions, PublishReport, publish};
-pub use store::CheckpointStore;
-pub use worker::{AlertSink, AlertsTopic, PartitionReport, Worker, WorkerOptions, WorkerReport};
+pub use store::{CHUNK_BYTES, CheckpointStore, ChunkAssembler, ChunkHeaders, MAX_SCAN, Restored};
+pub use worker::{
+    AlertSink, AlertsTopic, PartitionCheckpoint, PartitionReport, Worker, WorkerOptions,
+    WorkerReport,
+};
+
+use serde::Serialize;
 
 use trailguard_ingest::NormalizedEvent;
 
@@ -38,6 +45,62 @@ pub const CONTROL_HEADER: &str = "trailguard-control";
 pub const CONTROL_PROGRESS: &str = "progress";
 /// Control: the input has ended; every evaluation runs.
 pub const CONTROL_END: &str = "end";
+/// Header of a signed control message: its sequence (decimal), which grows
+/// from one control of a partition to the next.
+pub const SEQUENCE_HEADER: &str = "trailguard-seq";
+/// Header of a signed control message or checkpoint chunk: its
+/// HMAC-SHA256 (32 bytes, see [`Auth`]).
+pub const MAC_HEADER: &str = "trailguard-mac";
+
+/// A message a worker refused: a control or checkpoint that is not
+/// authentic, malformed, out of bounds, or replayed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The topic it is in.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}] offset {}: {}",
+            self.topic, self.partition, self.offset, self.reason
+        )
+    }
+}
+
+/// Refusals: all counted, the first [`Refusals::KEPT`] kept with their
+/// offsets and reasons (so a flood of forged messages costs no memory).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Refusals {
+    /// How many there were.
+    pub total: u64,
+    /// The first ones.
+    pub first: Vec<Refusal>,
+}
+
+impl Refusals {
+    /// How many refusals are kept in full.
+    pub const KEPT: usize = 100;
+
+    /// Counts `refusal`, keeping it if there is room; returns whether it
+    /// was kept.
+    pub fn push(&mut self, refusal: Refusal) -> bool {
+        self.total += 1;
+        let keep = self.first.len() < Self::KEPT;
+        if keep {
+            self.first.push(refusal);
+        }
+        keep
+    }
+}
 
 /// The message key of an event: `user.name`, a unit separator, and the
 /// identity type. Rule A groups by name and type, rule B by account, name

@@ -1,14 +1,13 @@
 //! `trailguard publish`: CloudTrail in, one keyed message per event out.
 
 use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use trailguard_ingest::{IngestStats, Normalizer, ReadOptions, Resume, Source, read_sources};
 
 use crate::error::Context;
 use crate::topics::{METADATA_TIMEOUT, ensure_topic, partition_count};
-use crate::{CONTROL_END, CONTROL_HEADER, CONTROL_PROGRESS, Error, partition_key};
+use crate::{Auth, Control, Error, partition_key};
 
 /// Where and how to publish.
 #[derive(Clone, Debug)]
@@ -25,16 +24,19 @@ pub struct PublishOptions {
     /// workers run every remaining evaluation). Off when more input will
     /// be published later: then only the newest event time is sent.
     pub end_of_input: bool,
+    /// How control messages are signed (the workers' key).
+    pub auth: Auth,
 }
 
 impl PublishOptions {
     /// Publishing to `topic` on `brokers`, ending the input.
-    pub fn new(brokers: &str, topic: &str) -> PublishOptions {
+    pub fn new(brokers: &str, topic: &str, auth: Auth) -> PublishOptions {
         PublishOptions {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
             create_partitions: None,
             end_of_input: true,
+            auth,
         }
     }
 }
@@ -148,22 +150,30 @@ pub fn publish(
         return Err(e);
     }
     settle(&mut pending, &mut report)?;
-    // Every partition learns how far event time went, and that the input
-    // ended: workers advance idle partitions and finish.
-    let newest = report.newest_ms.unwrap_or(i64::MIN).to_string();
+    // Every partition learns how far event time went (never beyond this
+    // clock: workers refuse a progress from the future), and that the input
+    // ended: workers advance idle partitions and finish. The sequence is
+    // this clock in microseconds, so it grows from one publish to the next.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+    let sequence = u64::try_from(now.as_micros()).unwrap_or(u64::MAX - 1);
+    let mut controls = Vec::new();
+    if let Some(newest) = report.newest_ms {
+        controls.push(Control::Progress(newest.min(now_ms)));
+    }
+    if options.end_of_input {
+        controls.push(Control::End);
+    }
     for partition in 0..partitions {
-        let mut controls = vec![(CONTROL_PROGRESS, newest.as_str())];
-        if options.end_of_input {
-            controls.push((CONTROL_END, ""));
-        }
-        for (kind, payload) in controls {
+        for (control, sequence) in controls.iter().zip(sequence..) {
+            let (headers, payload) =
+                control.encode(&options.auth, &options.topic, partition, sequence);
             let record = FutureRecord::<(), _>::to(&options.topic)
                 .partition(partition)
-                .payload(payload.as_bytes())
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: CONTROL_HEADER,
-                    value: Some(kind),
-                }));
+                .payload(&payload)
+                .headers(headers);
             let future = producer
                 .send_result(record)
                 .map_err(|(e, _)| e)

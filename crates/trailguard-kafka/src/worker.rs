@@ -27,10 +27,11 @@ use trailguard_format::{AlertDocument, Format, field};
 use trailguard_host::{CompiledRule, Engine, EngineOptions, EngineState, Runtime};
 use trailguard_ingest::NormalizedEvent;
 
+use crate::auth::{Auth, Control, ControlCheck, ControlMessage};
 use crate::error::Context;
 use crate::store::CheckpointStore;
 use crate::topics::{ensure_topic, partition_count};
-use crate::{CONTROL_END, CONTROL_HEADER, CONTROL_PROGRESS, Error};
+use crate::{CONTROL_HEADER, Error, MAC_HEADER, Refusal, Refusals, SEQUENCE_HEADER};
 
 /// Where a worker's alerts go.
 pub trait AlertSink: Send {
@@ -126,11 +127,20 @@ pub struct WorkerOptions {
     /// For failure tests: abort the process (as a crash would, nothing
     /// flushed or committed) once this many events were processed.
     pub abort_after_events: Option<u64>,
+    /// How control messages and checkpoints are authenticated.
+    pub auth: Auth,
+    /// The largest checkpoint written or restored, in bytes (the CLI: every
+    /// rule's snapshot limit, plus one for the host's state).
+    pub max_checkpoint_bytes: usize,
+    /// A `progress` further ahead of this worker's clock is refused: event
+    /// time comes from the past, and a watermark in the future would make
+    /// every later event late.
+    pub max_progress_ahead: Duration,
 }
 
 impl WorkerOptions {
     /// A worker of `group` on `topic` at `brokers`, with the defaults.
-    pub fn new(brokers: &str, topic: &str, group: &str) -> WorkerOptions {
+    pub fn new(brokers: &str, topic: &str, group: &str, auth: Auth) -> WorkerOptions {
         WorkerOptions {
             brokers: brokers.to_owned(),
             topic: topic.to_owned(),
@@ -140,6 +150,9 @@ impl WorkerOptions {
             checkpoint_interval: Duration::from_secs(10),
             session_timeout: Duration::from_secs(10),
             abort_after_events: None,
+            auth,
+            max_checkpoint_bytes: 1 << 30,
+            max_progress_ahead: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -163,6 +176,11 @@ pub struct PartitionReport {
     pub checkpoint_bytes: u64,
     /// Milliseconds all checkpoints took (flush, write, commit).
     pub checkpoint_ms: u64,
+    /// Control messages refused (not authentic, replayed, malformed, or a
+    /// progress too far ahead).
+    pub refused_controls: u64,
+    /// State-topic messages and checkpoints refused while restoring.
+    pub refused_checkpoints: u64,
 }
 
 /// What a worker did.
@@ -172,16 +190,58 @@ pub struct WorkerReport {
     pub partitions: BTreeMap<i32, PartitionReport>,
     /// Alerts written.
     pub alerts: u64,
+    /// Every message refused (counted; the first ones with their topic,
+    /// partition, offset and reason).
+    pub refusals: Refusals,
     /// Seconds from start to stop.
     pub elapsed_seconds: f64,
 }
 
-/// What a checkpoint holds for one partition.
-#[derive(Serialize, Deserialize)]
-struct PartitionCheckpoint {
+/// What a checkpoint holds for one partition: the payload of the state
+/// topic's chunks, in postcard.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PartitionCheckpoint {
     /// The offset of the first message not in the state.
-    next_offset: i64,
-    engine: EngineState,
+    pub next_offset: i64,
+    /// The sequence of the last control message the partition accepted.
+    pub last_control_sequence: Option<u64>,
+    /// The engine's state.
+    pub engine: EngineState,
+}
+
+impl PartitionCheckpoint {
+    /// The bytes of this checkpoint.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        postcard::to_allocvec(self).map_err(|e| e.to_string())
+    }
+
+    /// A checkpoint from its bytes, all of them. Never panics; allocates in
+    /// proportion to `bytes` (collection lengths in the bytes only cap
+    /// preallocation), whatever the bytes are.
+    pub fn decode(bytes: &[u8]) -> Result<PartitionCheckpoint, String> {
+        let (checkpoint, rest) = postcard::take_from_bytes::<PartitionCheckpoint>(bytes)
+            .map_err(|e| format!("unreadable checkpoint (another trailguard version?): {e}"))?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "unreadable checkpoint: {} byte(s) after its end",
+                rest.len()
+            ));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Checks the checkpoint's offset against the input partition's `high`
+    /// watermark, fetched before reading the checkpoint: every offset a
+    /// worker saved was at most the high watermark then.
+    pub fn check_offset(&self, topic: &str, partition: i32, high: i64) -> Result<(), String> {
+        if (0..=high).contains(&self.next_offset) {
+            return Ok(());
+        }
+        Err(format!(
+            "the checkpoint resumes at offset {} but {topic}[{partition}] ends at {high}: refused (forged, or the input topic was recreated: then delete the state topic)",
+            self.next_offset
+        ))
+    }
 }
 
 /// One owned partition.
@@ -192,6 +252,8 @@ struct Owned {
     next_offset: Option<i64>,
     /// Restored, and no message handled yet.
     just_restored: bool,
+    /// The sequence of the last control message accepted.
+    last_control_sequence: Option<u64>,
     since_checkpoint: u64,
     checkpointed_at: Instant,
 }
@@ -247,40 +309,63 @@ impl ConsumerContext for WorkerContext {
 }
 
 impl Core {
-    /// The engine of `partition`, restored from its checkpoint on first use.
-    fn owned(&mut self, partition: i32) -> Result<&mut Owned, Error> {
-        if !self.owned.contains_key(&partition) {
-            let started = Instant::now();
-            let mut engine = Engine::new(&self.runtime, &self.rules, self.engine_options.clone())?;
-            let mut next_offset = None;
-            let report = self.report.partitions.entry(partition).or_default();
-            if let Some(bytes) = self.store.load(partition)? {
-                let saved: PartitionCheckpoint =
-                    postcard::from_bytes(&bytes).map_err(|e| Error::State {
-                        partition,
-                        message: format!("unreadable (another trailguard version?): {e}"),
-                    })?;
-                engine.load_state(saved.engine)?;
-                next_offset = Some(saved.next_offset);
-                report.restores += 1;
-                report.restore_bytes = bytes.len() as u64;
-                report.restore_ms = started.elapsed().as_millis() as u64;
-            }
-            self.owned.insert(
-                partition,
-                Owned {
-                    engine,
-                    just_restored: next_offset.is_some(),
-                    next_offset,
-                    since_checkpoint: 0,
-                    checkpointed_at: Instant::now(),
-                },
-            );
+    /// Counts a refused message of `partition` and warns of the first ones.
+    fn refuse(&mut self, refusal: Refusal, control: bool) {
+        let report = self.report.partitions.entry(refusal.partition).or_default();
+        if control {
+            report.refused_controls += 1;
+        } else {
+            report.refused_checkpoints += 1;
         }
-        self.owned.get_mut(&partition).ok_or_else(|| Error::State {
+        let shown = refusal.to_string();
+        if self.report.refusals.push(refusal) {
+            eprintln!("trailguard: warning: refused {shown}");
+        } else if self.report.refusals.total == Refusals::KEPT as u64 + 1 {
+            eprintln!("trailguard: warning: more refused messages: counted only");
+        }
+    }
+
+    /// Creates the engine of `partition` on first use, restored from its
+    /// newest checkpoint that is authentic and sane.
+    fn ensure_owned(&mut self, partition: i32) -> Result<(), Error> {
+        if self.owned.contains_key(&partition) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut engine = Engine::new(&self.runtime, &self.rules, self.engine_options.clone())?;
+        // Before the checkpoint: a saved offset was at most this then.
+        let (_, high) = self.store.input_offsets(partition)?;
+        let topic = &self.options.topic;
+        let restored = self.store.load(partition, |bytes| {
+            let saved = PartitionCheckpoint::decode(bytes)?;
+            saved.check_offset(topic, partition, high)?;
+            Ok(saved)
+        })?;
+        for refusal in restored.refusals {
+            self.refuse(refusal, false);
+        }
+        let report = self.report.partitions.entry(partition).or_default();
+        let (mut next_offset, mut last_control_sequence) = (None, None);
+        if let Some((saved, bytes)) = restored.checkpoint {
+            engine.load_state(saved.engine)?;
+            next_offset = Some(saved.next_offset);
+            last_control_sequence = saved.last_control_sequence;
+            report.restores += 1;
+            report.restore_bytes = bytes as u64;
+            report.restore_ms = started.elapsed().as_millis() as u64;
+        }
+        self.owned.insert(
             partition,
-            message: "vanished".into(),
-        })
+            Owned {
+                engine,
+                just_restored: next_offset.is_some(),
+                next_offset,
+                last_control_sequence,
+                since_checkpoint: 0,
+                checkpointed_at: Instant::now(),
+            },
+        );
+        Ok(())
     }
 
     /// Processes one message.
@@ -291,7 +376,13 @@ impl Core {
             self.options.checkpoint_events,
             self.options.checkpoint_interval,
         );
-        let owned = self.owned(partition)?;
+        self.ensure_owned(partition)?;
+        let Some(owned) = self.owned.get_mut(&partition) else {
+            return Err(Error::State {
+                partition,
+                message: "its engine vanished".into(),
+            });
+        };
         if let Some(next) = owned.next_offset {
             if offset < next {
                 // Already in the restored state.
@@ -305,26 +396,50 @@ impl Core {
             }
         }
         owned.just_restored = false;
-        let control = message.headers().and_then(|headers| {
-            headers
+        let header = |name: &str| -> Option<&[u8]> {
+            message
+                .headers()?
                 .iter()
-                .find(|h| h.key == CONTROL_HEADER)
-                .map(|h| h.value.unwrap_or_default().to_vec())
-        });
+                .find(|h| h.key == name)
+                .map(|h| h.value.unwrap_or_default())
+        };
+        let control = header(CONTROL_HEADER);
         let payload = message.payload().unwrap_or_default();
         let mut rejected = false;
-        let alerts = match control.as_deref() {
-            Some(kind) if kind == CONTROL_PROGRESS.as_bytes() => {
-                match std::str::from_utf8(payload)
-                    .ok()
-                    .and_then(|t| t.parse::<i64>().ok())
-                {
-                    Some(ms) if ms > i64::MIN => owned.engine.note_progress(ms),
-                    _ => Vec::new(),
+        let mut refused = None;
+        let alerts = match control {
+            Some(kind) => {
+                let check = ControlCheck {
+                    auth: &self.options.auth,
+                    topic: &self.options.topic,
+                    partition,
+                    last_sequence: owned.last_control_sequence,
+                    now_ms: now_ms(),
+                    max_ahead_ms: i64::try_from(self.options.max_progress_ahead.as_millis())
+                        .unwrap_or(i64::MAX),
+                };
+                let read = ControlMessage {
+                    kind,
+                    sequence: header(SEQUENCE_HEADER),
+                    mac: header(MAC_HEADER),
+                    payload,
+                };
+                match check.verify(&read) {
+                    Ok((control, sequence)) => {
+                        if sequence.is_some() {
+                            owned.last_control_sequence = sequence;
+                        }
+                        match control {
+                            Control::Progress(ms) => owned.engine.note_progress(ms),
+                            Control::End => owned.engine.finish(),
+                        }
+                    }
+                    Err(reason) => {
+                        refused = Some(reason);
+                        Vec::new()
+                    }
                 }
             }
-            Some(kind) if kind == CONTROL_END.as_bytes() => owned.engine.finish(),
-            Some(_) => Vec::new(),
             None => match NormalizedEvent::from_ecs_json(payload).ok() {
                 Some(event) => owned.engine.push(event),
                 None => {
@@ -336,11 +451,21 @@ impl Core {
         owned.next_offset = Some(offset + 1);
         owned.since_checkpoint += 1;
         let due = owned.since_checkpoint >= every || owned.checkpointed_at.elapsed() >= interval;
+        let is_event = control.is_none();
         let report = self.report.partitions.entry(partition).or_default();
         if rejected {
             report.rejected += 1;
-        } else if control.is_none() {
+        } else if is_event {
             report.events += 1;
+        }
+        if let Some(reason) = refused {
+            let refusal = Refusal {
+                topic: self.options.topic.clone(),
+                partition,
+                offset,
+                reason,
+            };
+            self.refuse(refusal, true);
         }
         self.report.alerts += alerts.len() as u64;
         self.sink.write(&alerts).map_err(Error::Sink)?;
@@ -375,6 +500,7 @@ impl Core {
         let Some(next_offset) = owned.next_offset else {
             return Ok(());
         };
+        let last_control_sequence = owned.last_control_sequence;
         let started = Instant::now();
         let (alerts, state) = owned.engine.checkpoint();
         self.report.alerts += alerts.len() as u64;
@@ -382,12 +508,12 @@ impl Core {
         self.sink.flush().map_err(Error::Sink)?;
         let saved = PartitionCheckpoint {
             next_offset,
+            last_control_sequence,
             engine: state,
         };
-        let bytes = postcard::to_allocvec(&saved).map_err(|e| Error::State {
-            partition,
-            message: e.to_string(),
-        })?;
+        let bytes = saved
+            .encode()
+            .map_err(|message| Error::State { partition, message })?;
         self.store.save(partition, &bytes)?;
         let mut offsets = TopicPartitionList::new();
         offsets
@@ -437,6 +563,13 @@ impl Core {
     }
 }
 
+/// The wall clock, ms since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// A member of a consumer group running every rule on its partitions.
 pub struct Worker {
     consumer: BaseConsumer<WorkerContext>,
@@ -484,7 +617,7 @@ impl Worker {
                 options.state_topic, options.topic
             )));
         }
-        let store = CheckpointStore::new(&options.brokers, &options.state_topic, &options.group)?;
+        let store = CheckpointStore::new(&options)?;
         let context = WorkerContext {
             core: Mutex::new(Core {
                 runtime,
@@ -562,5 +695,147 @@ impl Worker {
         drop(core);
         consumer.unsubscribe();
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trailguard_host::RuntimeOptions;
+
+    use super::*;
+    use crate::{CheckpointScope, ChunkAssembler, ChunkHeaders};
+
+    /// A real checkpoint: an engine (no rules, deduplication on) that saw
+    /// a few events.
+    fn checkpoint() -> PartitionCheckpoint {
+        let runtime = Runtime::new(RuntimeOptions {
+            cache_dir: None,
+            ..RuntimeOptions::default()
+        })
+        .expect("a runtime");
+        let mut engine = Engine::new(&runtime, &[], EngineOptions::default()).expect("an engine");
+        for i in 0..20 {
+            let mut event = NormalizedEvent::at(1_775_001_600_000 + i * 60_000);
+            event.event_id = Some(format!("event-{i}").as_str().into());
+            event.user_name = Some("ci".into());
+            engine.push(event);
+        }
+        let (_, state) = engine.checkpoint();
+        PartitionCheckpoint {
+            next_offset: 20,
+            last_control_sequence: Some(7),
+            engine: state,
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_decodes_to_itself_and_trailing_bytes_are_refused() {
+        let saved = checkpoint();
+        let bytes = saved.encode().expect("encodes");
+        let back = PartitionCheckpoint::decode(&bytes).expect("decodes");
+        // (The dedup set is a hash map: the same content, in another order.)
+        assert_eq!(back.encode().expect("encodes").len(), bytes.len());
+        assert_eq!(
+            (back.next_offset, back.last_control_sequence),
+            (20, Some(7))
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        let err = PartitionCheckpoint::decode(&longer).expect_err("trailing");
+        assert!(err.contains("after its end"), "{err}");
+        assert!(PartitionCheckpoint::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn a_checkpoint_beyond_the_end_of_its_partition_is_refused() {
+        let mut saved = checkpoint();
+        for (next, high, ok) in [
+            (20, 20, true),
+            (0, 0, true),
+            (20, 5_000, true),
+            (21, 20, false),
+            (i64::MAX, 20, false),
+            (i64::MAX, i64::MAX - 1, false),
+            (-1, 20, false),
+            (i64::MIN, 20, false),
+        ] {
+            saved.next_offset = next;
+            let result = saved.check_offset("ct", 4, high);
+            assert_eq!(result.is_ok(), ok, "next {next}, high {high}: {result:?}");
+            if let Err(e) = result {
+                assert!(e.contains("ct[4]") && e.contains(&next.to_string()), "{e}");
+            }
+        }
+    }
+
+    /// xorshift64*: the same "random" bytes on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// What the fuzz target does, over truncated, mutated and random
+    /// bytes: decoding and reassembly return an error or a value, never
+    /// panic. (Run by CI; `fuzz/` explores further.)
+    #[test]
+    fn decoding_and_reassembly_are_total_on_hostile_bytes() {
+        let bytes = checkpoint().encode().expect("encodes");
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut decoded = 0;
+        for cut in 0..bytes.len() {
+            decoded += usize::from(PartitionCheckpoint::decode(&bytes[..cut]).is_ok());
+        }
+        assert_eq!(decoded, 0, "no strict prefix is a whole checkpoint");
+        let scope = CheckpointScope {
+            input_topic: "ct".into(),
+            state_topic: "ct.trailguard-state".into(),
+            group: "g".into(),
+            partition: 0,
+        };
+        for round in 0..3_000 {
+            let mut mutated = if round % 10 == 0 {
+                (0..rng.below(4096)).map(|_| rng.next() as u8).collect()
+            } else {
+                bytes.clone()
+            };
+            for _ in 0..=rng.below(8) {
+                let at = rng.below(mutated.len());
+                match rng.below(4) {
+                    0 if !mutated.is_empty() => mutated[at] = rng.next() as u8,
+                    1 if !mutated.is_empty() => mutated[at] = 0xff,
+                    2 => mutated.insert(at, rng.next() as u8),
+                    _ => mutated.truncate(at),
+                }
+            }
+            if let Ok(c) = PartitionCheckpoint::decode(&mutated) {
+                // Whatever decodes must be checked before it is trusted.
+                let _ = c.check_offset("ct", 0, 20);
+            }
+            let mut assembler = ChunkAssembler::new(Auth::Insecure, scope.clone(), 4096);
+            let position = format!(
+                "{}/{}",
+                rng.below(3),
+                rng.below(3) + rng.below(2) * 1_000_000
+            );
+            let headers = ChunkHeaders {
+                checkpoint: Some(b"id"),
+                chunk: Some(position.as_bytes()),
+                mac: None,
+            };
+            if let Ok(Some(whole)) = assembler.push(&headers, &mutated) {
+                assert!(whole.len() <= 4096);
+                let _ = PartitionCheckpoint::decode(&whole);
+            }
+        }
     }
 }
