@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture_mmdb, modules_dir, root, stderr, trailguard};
+use common::{fixture_mmdb, keygen, modules_dir, root, sign, stderr, trailguard};
 use trailguard_gen::{StolenCiCredentials, write_deliveries};
 
 const RULE_A: &str = "rule-sensitive-untrusted-asn.wasm";
@@ -57,6 +57,17 @@ fn lines_of(out: &Output, rule: &str) -> Vec<String> {
         .collect()
 }
 
+/// The scenario, rule A's component, and rule A's alert lines run alone.
+fn rule_a_alone(dir: &Path) -> (PathBuf, PathBuf, Vec<String>) {
+    let input = input(dir);
+    let rule_a = modules_dir().join(RULE_A);
+    let clean = run(dir, rule_a.to_str().expect("utf-8"), &[], &input);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let lines = lines_of(&clean, "aws-sensitive-untrusted-asn");
+    assert_eq!(lines.len(), 1, "{}", stderr(&clean));
+    (input, rule_a, lines)
+}
+
 /// Waits for a child, killing it (and failing) after `limit`.
 fn wait_or_kill(mut child: Child, limit: Duration) -> Output {
     let deadline = Instant::now() + limit;
@@ -68,34 +79,6 @@ fn wait_or_kill(mut child: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().expect("output")
-}
-
-fn keygen(dir: &Path, name: &str) -> String {
-    let out = trailguard(dir)
-        .args(["rules", "keygen", "--unencrypted", "--secret-key"])
-        .arg(dir.join(format!("{name}.key")))
-        .arg("--public-key")
-        .arg(dir.join(format!("{name}.pub")))
-        .env_remove("TRAILGUARD_KEY_PASSWORD")
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("key line")
-        .trim()
-        .to_owned()
-}
-
-fn sign(dir: &Path, key: &str, file: &Path) {
-    let out = trailguard(dir)
-        .args(["rules", "sign", "--secret-key"])
-        .arg(dir.join(format!("{key}.key")))
-        .arg(file)
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
@@ -267,11 +250,7 @@ fn a_fifo_named_like_a_rule_is_refused_without_blocking() {
 fn rule_metadata_over_the_limits_is_quarantined_at_load_and_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let input = input(d);
-    let rule_a = modules_dir().join(RULE_A);
-    let clean = run(d, rule_a.to_str().expect("utf-8"), &[], &input);
-    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
-    assert_eq!(lines_of(&clean, "aws-sensitive-untrusted-asn").len(), 1);
+    let (input, rule_a, clean) = rule_a_alone(d);
 
     // A 16 MiB description and 50,000 technique ids, with 64 alerts per
     // batch: once 1 GiB of alert documents and seconds of host CPU.
@@ -296,10 +275,7 @@ fn rule_metadata_over_the_limits_is_quarantined_at_load_and_bounded() {
         log.contains("its description is 16777216 bytes, over the limit of 16384"),
         "{log}"
     );
-    assert_eq!(
-        lines_of(&out, "aws-sensitive-untrusted-asn"),
-        lines_of(&clean, "aws-sensitive-untrusted-asn")
-    );
+    assert_eq!(lines_of(&out, "aws-sensitive-untrusted-asn"), clean);
     assert!(lines_of(&out, "test-bloated").is_empty());
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).expect("stats")).expect("JSON");
@@ -476,4 +452,38 @@ fn a_trust_policy_without_require_signed_is_an_error() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_snapshot_within_its_limit_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (input, rule_a, clean) = rule_a_alone(d);
+    // Snapshots of 160 MiB, under the documented 256 MiB limit, taken
+    // every second batch for recovery.
+    let config = d.join("snapshots.toml");
+    std::fs::write(
+        &config,
+        "[run]\ncheckpoint_every_batches = 2\n\n[rules.test-hostile]\nmode = \"snapshot-160mib\"\nafter_events = 100\n",
+    )
+    .expect("write");
+    let rules = format!(
+        "{}:{}",
+        rule_a.display(),
+        test_component("hostile-rule.wasm").display()
+    );
+    let out = run(
+        d,
+        &rules,
+        &[
+            "--batch-size",
+            "1000",
+            "--config",
+            config.to_str().expect("utf-8"),
+        ],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("QUARANTINED"), "{}", stderr(&out));
+    assert_eq!(lines_of(&out, "aws-sensitive-untrusted-asn"), clean);
 }

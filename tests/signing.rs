@@ -5,37 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fixture_mmdb, modules_dir, stderr, trailguard};
+use common::{fixture_mmdb, keygen, modules_dir, sign, stderr, trailguard};
 use trailguard_gen::{StolenCiCredentials, write_deliveries};
-
-fn keygen(dir: &Path, name: &str) -> String {
-    let out = trailguard(dir)
-        .args(["rules", "keygen", "--secret-key"])
-        .arg(dir.join(format!("{name}.key")))
-        .arg("--public-key")
-        .arg(dir.join(format!("{name}.pub")))
-        .arg("--unencrypted")
-        .env_remove("TRAILGUARD_KEY_PASSWORD")
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .expect("key line")
-        .trim()
-        .to_owned()
-}
-
-fn sign(dir: &Path, key: &str, file: &Path) {
-    let out = trailguard(dir)
-        .args(["rules", "sign", "--secret-key"])
-        .arg(dir.join(format!("{key}.key")))
-        .arg(file)
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", stderr(&out));
-}
 
 fn copy_rule(dir: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);

@@ -95,3 +95,34 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect()
 }
+
+/// `rules keygen --unencrypted` into `dir/NAME.key` and `dir/NAME.pub`;
+/// returns the public key line.
+pub fn keygen(dir: &Path, name: &str) -> String {
+    let out = trailguard(dir)
+        .args(["rules", "keygen", "--unencrypted", "--secret-key"])
+        .arg(dir.join(format!("{name}.key")))
+        .arg("--public-key")
+        .arg(dir.join(format!("{name}.pub")))
+        .env_remove("TRAILGUARD_KEY_PASSWORD")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("key line")
+        .trim()
+        .to_owned()
+}
+
+/// `rules sign` of `file` with `dir/KEY.key`.
+pub fn sign(dir: &Path, key: &str, file: &Path) {
+    let out = trailguard(dir)
+        .args(["rules", "sign", "--secret-key"])
+        .arg(dir.join(format!("{key}.key")))
+        .arg(file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -12,7 +12,8 @@
 //! `many-alerts` (the most alerts a call may return, each tiny, which its
 //! long description would turn into hundreds of MiB of alert documents),
 //! `forge-fields` (alerts that try to write the host's fields, nested and
-//! flat, to pass for another rule's).
+//! flat, to pass for another rule's), `snapshot-160mib` (a snapshot within
+//! the snapshot limit but over wasmtime's default hostcall fuel).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,11 +164,20 @@ impl Rule for Hostile {
         if self.config.mode == "huge-snapshot" && self.seen > self.config.after_events {
             return vec![7u8; 4 << 20];
         }
+        if self.config.mode == "snapshot-160mib" && self.seen > self.config.after_events {
+            // Within the default snapshot limit (256 MiB), over wasmtime's
+            // default hostcall fuel (128 MiB). The first 8 bytes stay the
+            // count, so it restores.
+            let mut state = vec![7u8; 160 << 20];
+            state[..8].copy_from_slice(&self.seen.to_le_bytes());
+            return state;
+        }
         self.seen.to_le_bytes().to_vec()
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
-        let bytes: [u8; 8] = state.try_into().map_err(|_| "bad snapshot".to_owned())?;
+        let head = state.get(..8).ok_or_else(|| "bad snapshot".to_owned())?;
+        let bytes: [u8; 8] = head.try_into().map_err(|_| "bad snapshot".to_owned())?;
         self.seen = u64::from_le_bytes(bytes);
         RESTORED.store(true, Ordering::Relaxed);
         Ok(())
