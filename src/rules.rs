@@ -70,8 +70,21 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
         "{:<30} {:<8} {:<6} {:<9} NAME (FILE)",
         "ID", "VERSION", "RISK", "SEVERITY"
     );
+    let mut all = true;
     for file in rule_files(&args.rules.rules)? {
-        let rule = runtime.load_rule(&file, |_| String::new())?;
+        // One rule that does not load is reported; the others are listed.
+        let rule = match runtime.load_rule(&file, |_| String::new()) {
+            Ok(rule) => rule,
+            Err(e) => {
+                anstream::eprintln!(
+                    "trailguard: {}: {}",
+                    crate::style::error_label(),
+                    crate::style::printable(&e.to_string())
+                );
+                all = false;
+                continue;
+            }
+        };
         let info = rule.info();
         println!(
             "{:<30} {:<8} {:<6} {:<9} {} ({})",
@@ -80,10 +93,14 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
             info.risk_score,
             info.severity.as_str(),
             info.name,
-            file.display()
+            crate::style::name(file.display())
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if all {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(crate::run::EXIT_ERROR)
+    })
 }
 
 fn report_json(r: &ComponentReport) -> serde_json::Value {
@@ -118,7 +135,7 @@ fn report_json(r: &ComponentReport) -> serde_json::Value {
 }
 
 fn print_report(r: &ComponentReport) {
-    println!("file:      {}", r.path.display());
+    println!("file:      {}", crate::style::name(r.path.display()));
     println!("size:      {} bytes", r.size);
     println!("sha256:    {}", r.sha256);
     println!(

@@ -250,7 +250,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         // was loaded from that file, its state carried over.
         for rule in &mut loaded {
             if let Some(message) = rule.reload_if_changed(&runtime, trust.as_ref(), &mut engine) {
-                anstream::eprintln!("trailguard: {}", crate::style::printable(&message));
+                anstream::eprintln!("trailguard: {message}");
             }
         }
     }
@@ -328,7 +328,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     for (rule, failure) in &failed_at_load {
         anstream::eprintln!(
             "  rule {} {} at load, it ran on no events: {}",
-            crate::style::printable(rule),
+            crate::style::name(rule),
             crate::style::alarm("QUARANTINED"),
             crate::style::printable(failure)
         );
@@ -436,15 +436,16 @@ impl LoadedRule {
                 Some(format!(
                     "reloaded rule {} from {} (state carried over), now version {}",
                     self.id,
-                    self.file.display(),
+                    crate::style::name(self.file.display()),
                     rule.info().version
                 ))
             }
             Err(e) => Some(format!(
-                "{}: {} changed but was not reloaded, rule {} goes on as it was: {e}",
+                "{}: {} changed but was not reloaded, rule {} goes on as it was: {}",
                 crate::style::warning_label(),
-                self.file.display(),
-                self.id
+                crate::style::name(self.file.display()),
+                self.id,
+                crate::style::printable(&e.to_string())
             )),
         }
     }
@@ -840,7 +841,10 @@ impl Sink {
         self.out
             .flush()
             .with_context(|| format!("cannot write alerts to {}", self.name))?;
-        if let Some(file) = &self.file {
+        // A device or a pipe (`-o /dev/null`) has nothing to sync.
+        if let Some(file) = &self.file
+            && file.metadata().is_ok_and(|m| m.is_file())
+        {
             file.sync_data()
                 .with_context(|| format!("cannot sync {}", self.name))?;
         }

@@ -10,6 +10,7 @@ use minisign::{KeyPair, SecretKey, SecretKeyBox};
 use trailguard_host::trust::{TrustPolicy, Trusted, signature_path, signed_comment};
 
 use crate::cli::{KeygenArgs, SignArgs, VerifyArgs};
+use crate::style::name;
 
 /// The environment variable holding the secret key's password.
 const PASSWORD_VAR: &str = "TRAILGUARD_KEY_PASSWORD";
@@ -104,11 +105,11 @@ pub fn sign(args: SignArgs) -> Result<ExitCode> {
         let file = runtime.read_rule(path)?;
         let bytes = file.bytes().to_vec();
         let rule = runtime.compile_file(file, None)?;
-        let name = path
+        let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut comment = signed_comment(rule.info(), &name);
+        let mut comment = signed_comment(rule.info(), &file_name.replace(char::is_whitespace, "_"));
         if let Some(note) = &args.comment {
             if note.contains(['\n', '\r']) {
                 bail!("--comment must be one line");
@@ -121,10 +122,10 @@ pub fn sign(args: SignArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", out.display()))?;
         println!(
             "signed {} (rule {} version {}) -> {}",
-            path.display(),
+            name(path.display()),
             rule.info().id,
             rule.info().version,
-            out.display()
+            name(out.display())
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -138,16 +139,21 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
         match runtime.compile_trusted(file, &policy) {
             Ok(rule) => match rule.origin() {
                 Some(Trusted::Pinned { sha256 }) => {
-                    println!("{}: trusted (pinned SHA-256 {sha256})", file.display())
+                    println!(
+                        "{}: trusted (pinned SHA-256 {sha256})",
+                        name(file.display())
+                    )
                 }
                 Some(Trusted::Signed { publisher, comment }) => println!(
-                    "{}: trusted (signed by {publisher}; {comment})",
-                    file.display()
+                    "{}: trusted (signed by {}; {})",
+                    name(file.display()),
+                    name(publisher),
+                    name(comment)
                 ),
                 None => unreachable!("compile_trusted records the origin"),
             },
             Err(e) => {
-                println!("{}: NOT TRUSTED: {e}", file.display());
+                println!("{}: NOT TRUSTED: {}", name(file.display()), name(e));
                 all = false;
             }
         }

@@ -22,19 +22,26 @@ pub fn alarm(text: &str) -> String {
     format!("{ERROR}{text}{ERROR:#}")
 }
 
-/// Text from outside (file names, a rule's words) made safe for a
-/// terminal: control characters other than line ends are escaped, so no
-/// escape sequence reaches it.
+/// A message made safe for a terminal: control and invisible formatting
+/// characters other than line ends are escaped, so no escape sequence or
+/// reordering reaches it. (Names from outside inside it, file names
+/// especially, are escaped whole where they are formatted: [`name`].)
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' {
+        if trailguard_host::info::is_unprintable(c) && c != '\n' {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// A name from outside (a file name, a path) for one line of output:
+/// every control or invisible formatting character escaped, line ends too.
+pub fn name(text: impl std::fmt::Display) -> String {
+    trailguard_host::info::printable(&text.to_string(), usize::MAX)
 }
 
 #[cfg(test)]
@@ -45,5 +52,6 @@ mod tests {
             super::printable("rule \u{1b}]0;x\u{7}\none\rtwo"),
             "rule \\u{1b}]0;x\\u{7}\none\\rtwo"
         );
+        assert_eq!(super::name("a\nb\u{202e}c"), "a\\nb\\u{202e}c");
     }
 }

@@ -487,3 +487,57 @@ fn a_snapshot_within_its_limit_is_accepted() {
     assert!(!stderr(&out).contains("QUARANTINED"), "{}", stderr(&out));
     assert_eq!(lines_of(&out, "aws-sensitive-untrusted-asn"), clean);
 }
+
+#[cfg(unix)]
+#[test]
+fn names_from_outside_reach_the_terminal_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let rules = d.join("rules");
+    std::fs::create_dir(&rules).expect("mkdir");
+    // A file name that would clear the screen and print a fake line.
+    let hostile = "ok.wasm: trusted\n\u{1b}[2K\u{1b}[1A\u{202e}x.wasm";
+    std::fs::copy(modules_dir().join(ROOT_ACTIVITY), rules.join(hostile)).expect("copy");
+    let trust = d.join("trust.toml");
+    std::fs::write(&trust, "").expect("write");
+    let list = trailguard(d)
+        .args(["rules", "list", "--rules"])
+        .arg(&rules)
+        .output()
+        .expect("runs");
+    let verify = trailguard(d)
+        .args(["rules", "verify", "--trust"])
+        .arg(&trust)
+        .arg(rules.join(hostile))
+        .output()
+        .expect("runs");
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert_eq!(verify.status.code(), Some(1), "{}", stderr(&verify));
+    for out in [&list, &verify] {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("ok.wasm: trusted\\n\\u{1b}[2K\\u{1b}[1A\\u{202e}x.wasm"),
+            "{text:?}"
+        );
+        // One line per rule or file: the name cannot start a line of its own.
+        assert!(!text.lines().any(|l| l.starts_with("\u{1b}")), "{text:?}");
+    }
+}
+
+#[test]
+fn alerts_can_go_to_a_device() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = input(d);
+    let out = run(
+        d,
+        modules_dir().join(RULE_A).to_str().expect("utf-8"),
+        &["-o", "/dev/null"],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

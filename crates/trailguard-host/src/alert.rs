@@ -185,8 +185,8 @@ fn strip_host_owned(fields: &mut Map<String, Value>, parent: &[&str]) -> usize {
                 fields.remove(&key);
                 dropped += 1;
             }
-            Relation::Above => {
-                if let Some(Value::Object(inner)) = fields.get_mut(&key) {
+            Relation::Above => match fields.get_mut(&key) {
+                Some(Value::Object(inner)) => {
                     let under = strip_host_owned(inner, &path);
                     if under > 0 && inner.is_empty() {
                         // Nothing of the rule's own was left in it.
@@ -194,7 +194,14 @@ fn strip_host_owned(fields: &mut Map<String, Value>, parent: &[&str]) -> usize {
                     }
                     dropped += under;
                 }
-            }
+                // An array (whose objects a consumer flattens into the
+                // host's fields) or a scalar (which clashes with them) where
+                // the host writes an object: the rule's value goes.
+                _ => {
+                    fields.remove(&key);
+                    dropped += 1;
+                }
+            },
             Relation::Apart => {}
         }
     }
@@ -346,6 +353,22 @@ mod tests {
             "ecs": {"version": "0.1"},
             "kibanas": "kept"
         }"#;
+        let arrays = r#"{"event": [{"kind": "alert", "action": "x"}], "ecs": "0.1", "rule": [{"kibana": 1}]}"#;
+        let (doc, dropped) = maker()
+            .document(Alert {
+                timestamp_ms: 0,
+                document: arrays.into(),
+            })
+            .expect("object");
+        assert_eq!(dropped, 2, "{doc:#?}");
+        assert_eq!(doc["event.kind"], "signal");
+        assert_eq!(doc["ecs.version"], ECS_VERSION);
+        assert!(
+            doc.get("event").is_none() && doc.get("ecs").is_none(),
+            "{doc:#?}"
+        );
+        // Not under a host-owned path: the rule's own.
+        assert_eq!(doc["rule"], json!([{"kibana": 1}]));
         let (doc, dropped) = maker()
             .document(Alert {
                 timestamp_ms: 1_776_852_000_000,

@@ -504,12 +504,18 @@ impl Engine {
                 ),
             });
         }
+        // Every shard prepared (instantiated, state restored) before any is
+        // swapped: a failure in one leaves all on the running version.
         let configs = &self.rule_configs;
+        let mut prepared = Vec::with_capacity(self.shards.len());
         for shard in &mut self.shards {
             let detector = runtime.instantiate(rule, |info| {
                 configs.get(&info.id).cloned().unwrap_or_default()
             })?;
-            shard.replace_rule(Box::new(detector))?;
+            prepared.push(shard.prepare_replacement(Box::new(detector))?);
+        }
+        for (shard, replacement) in self.shards.iter_mut().zip(prepared) {
+            shard.commit_replacement(replacement);
         }
         Ok(())
     }

@@ -46,11 +46,11 @@ pub fn check_info(info: &RuleInfo) -> Result<(), String> {
         }
         if value
             .chars()
-            .any(|c| c.is_control() && !(newlines && matches!(c, '\n' | '\t')))
+            .any(|c| is_unprintable(c) && !(newlines && matches!(c, '\n' | '\t')))
         {
             return Err(format!(
-                "its {what} contains control characters: {:?}",
-                truncated(value, 80)
+                "its {what} contains control or invisible formatting characters: {}",
+                printable(truncated(value, 80), 80)
             ));
         }
         Ok(())
@@ -108,6 +108,22 @@ fn is_technique(id: &str) -> bool {
     }
 }
 
+/// Characters that change what a terminal or a page shows rather than
+/// showing themselves: control characters, and the invisible formatting
+/// characters that reorder or hide text (bidirectional overrides and
+/// isolates, zero-width characters, the byte-order mark).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
 /// At most `max` bytes of `text`, cut at a character boundary.
 fn truncated(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
@@ -117,13 +133,14 @@ fn truncated(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Text a rule produced, safe to print: control characters escaped (no
-/// terminal escape sequences), at most `max` bytes kept.
+/// Text a rule produced, safe to print on one line: control and invisible
+/// formatting characters escaped (no terminal escape sequences, no
+/// reordered text), at most `max` bytes kept.
 pub fn printable(text: &str, max: usize) -> String {
     let cut = truncated(text, max);
     let mut out = String::with_capacity(cut.len());
     for c in cut.chars() {
-        if c.is_control() {
+        if is_unprintable(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -176,7 +193,7 @@ mod tests {
             (Box::new(|i| i.id = "a b".into()), "not a plain identifier"),
             (
                 Box::new(|i| i.name = "x\u{1b}]0;owned\u{7}".into()),
-                "control characters",
+                "control or invisible",
             ),
             (
                 Box::new(|i| i.name = "n".repeat(257)),
@@ -189,7 +206,7 @@ mod tests {
             ),
             (
                 Box::new(|i| i.version = "1.0.0\r".into()),
-                "control characters",
+                "control or invisible",
             ),
             (
                 Box::new(|i| i.description = "d".repeat(16 << 20)),
@@ -197,7 +214,7 @@ mod tests {
             ),
             (
                 Box::new(|i| i.description = "\u{9b}31m".into()),
-                "control characters",
+                "control or invisible",
             ),
             (Box::new(|i| i.risk_score = 101), "over 100"),
             (

@@ -109,12 +109,18 @@ pub trait Detector: Send {
     fn restart(&mut self) -> Result<(), HostError>;
 }
 
+/// A path for a message: a file name can hold anything, terminal escape
+/// sequences and line ends included.
+fn shown(path: &std::path::Path) -> String {
+    info::printable(&path.display().to_string(), 4096)
+}
+
 /// Everything that can go wrong in the host. Messages name the rule or file
 /// and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The component file cannot be read.
-    #[error("cannot read rule {path}: {source}")]
+    #[error("cannot read rule {}: {source}", shown(.path))]
     Read {
         /// The file.
         path: std::path::PathBuf,
@@ -122,7 +128,7 @@ pub enum HostError {
         source: std::io::Error,
     },
     /// The file is not a component of this contract.
-    #[error("rule {path} refused: {reason}")]
+    #[error("rule {} refused: {reason}", shown(.path))]
     Refused {
         /// The file.
         path: std::path::PathBuf,
@@ -130,7 +136,7 @@ pub enum HostError {
         reason: String,
     },
     /// Compiling or instantiating failed.
-    #[error("rule {path} cannot be loaded: {message}")]
+    #[error("rule {} cannot be loaded: {message}", shown(.path))]
     Load {
         /// The file.
         path: std::path::PathBuf,
@@ -140,7 +146,7 @@ pub enum HostError {
     /// The component is a rule of this contract, but misbehaved when asked
     /// what it is (trapped, exceeded a limit when instantiated, declared
     /// metadata over the limits): it is left out, the others run.
-    #[error("rule {path} misbehaved at load: {message}")]
+    #[error("rule {} misbehaved at load: {message}", shown(.path))]
     Misbehaved {
         /// The file.
         path: std::path::PathBuf,

@@ -270,6 +270,14 @@ impl Slot {
     }
 }
 
+/// A new build of a rule with the running one's state restored into it,
+/// ready to take its slot.
+pub(crate) struct Replacement {
+    slot: usize,
+    detector: Box<dyn Detector>,
+    state: Option<Vec<u8>>,
+}
+
 /// Every loaded detector, the watermark, and the counters.
 pub struct Pipeline {
     slots: Vec<Slot>,
@@ -389,39 +397,65 @@ impl Pipeline {
     /// two calls: no event is lost. If the old rule's snapshot or the new
     /// one's restore fails, the old rule keeps running and the error says
     /// why.
-    pub fn replace_rule(&mut self, mut new: Box<dyn Detector>) -> Result<(), HostError> {
+    pub fn replace_rule(&mut self, new: Box<dyn Detector>) -> Result<(), HostError> {
+        let prepared = self.prepare_replacement(new)?;
+        self.commit_replacement(prepared);
+        Ok(())
+    }
+
+    /// The checks and the state hand-over of [`Pipeline::replace_rule`],
+    /// without the swap: nothing changes in the pipeline, so several
+    /// pipelines (shards) can all be prepared before any is committed.
+    pub(crate) fn prepare_replacement(
+        &mut self,
+        mut new: Box<dyn Detector>,
+    ) -> Result<Replacement, HostError> {
         let id = new.info().id.clone();
-        let Some(slot) = self.slots.iter_mut().find(|s| s.detector.info().id == id) else {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .position(|s| s.detector.info().id == id)
+        else {
             return Err(HostError::Rule {
                 rule: id,
                 call: "reload",
                 message: "no loaded rule has this id".into(),
             });
         };
-        let (running, offered) = (&slot.detector.info().version, &new.info().version);
-        if !self.allow_downgrade && is_downgrade(running, offered) {
+        let running = &mut self.slots[slot];
+        let (from, to) = (&running.detector.info().version, &new.info().version);
+        if !self.allow_downgrade && is_downgrade(from, to) {
             return Err(HostError::Rule {
                 rule: id.clone(),
                 call: "reload",
                 message: format!(
-                    "version {offered} is older than the running {running}; a rollback needs --allow-downgrade"
+                    "version {to} is older than the running {from}; a rollback needs --allow-downgrade"
                 ),
             });
         }
-        let state = if slot.quarantined {
+        let state = if running.quarantined {
             None
         } else {
-            Some(slot.detector.snapshot()?)
+            Some(running.detector.snapshot()?)
         };
         if let Some(bytes) = &state {
             new.restore(bytes)?;
         }
-        slot.maker = AlertMaker::new(new.info(), &new.provenance());
-        slot.detector = new;
-        slot.reset_log(state);
+        Ok(Replacement {
+            slot,
+            detector: new,
+            state,
+        })
+    }
+
+    /// Swaps in a prepared replacement.
+    pub(crate) fn commit_replacement(&mut self, prepared: Replacement) {
+        let slot = &mut self.slots[prepared.slot];
+        slot.maker = AlertMaker::new(prepared.detector.info(), &prepared.detector.provenance());
+        slot.detector = prepared.detector;
+        slot.reset_log(prepared.state);
         slot.restarts = 0;
         slot.quarantined = false;
-        Ok(())
     }
 
     /// Snapshots every rule. A rule whose snapshot fails is quarantined
