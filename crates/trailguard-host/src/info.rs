@@ -216,6 +216,14 @@ mod tests {
                 Box::new(|i| i.description = "\u{9b}31m".into()),
                 "control or invisible",
             ),
+            (
+                Box::new(|i| i.name = "\u{202e}txt.exe".into()),
+                "control or invisible",
+            ),
+            (
+                Box::new(|i| i.description = "a\u{200b}b".into()),
+                "control or invisible",
+            ),
             (Box::new(|i| i.risk_score = 101), "over 100"),
             (
                 Box::new(|i| i.mitre_techniques = vec!["T1078".into(); 50_000]),
