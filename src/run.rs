@@ -209,6 +209,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 let alerts = engine.flush();
                 emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
                 stats.duplicates = engine.duplicates();
+                if piece.partial {
+                    // Mid-piece: nothing to record as done, and no stopping
+                    // here (a checkpoint is at a piece boundary).
+                    return failed.is_none();
+                }
                 if piece.last {
                     resume.done.insert(piece.file);
                     resume.current = None;
