@@ -139,6 +139,9 @@ pub struct PipelineStats {
     pub suppressed: BTreeMap<String, u64>,
     /// Every failure, in order.
     pub failures: Vec<RuleFailure>,
+    /// What the engine's time guard refused, held and confirmed (an
+    /// [`crate::Engine`]'s; a pipeline alone has none).
+    pub time_guard: crate::TimeGuardCounts,
 }
 
 impl PipelineStats {

@@ -45,6 +45,16 @@ pub enum RejectReason {
         /// How far ahead of the clock an event may be, in milliseconds.
         limit_ms: i64,
     },
+    /// The event time is far ahead of the stream (the newest event
+    /// accepted), and the events after it did not follow it there.
+    AheadOfStream {
+        /// The event time.
+        time: String,
+        /// The newest event time accepted when it came, if any.
+        newest: Option<String>,
+        /// How far ahead of the stream an event may be, in milliseconds.
+        limit_ms: i64,
+    },
 }
 
 /// A size for messages: whole MiB as such, anything else in bytes.
@@ -70,6 +80,7 @@ impl RejectReason {
             RejectReason::LineTooLong { .. } => "line-too-long",
             RejectReason::InputTooLarge { .. } => "input-too-large",
             RejectReason::FutureEventTime { .. } => "future-event-time",
+            RejectReason::AheadOfStream { .. } => "ahead-of-stream",
         }
     }
 }
@@ -102,6 +113,19 @@ impl fmt::Display for RejectReason {
                 f,
                 "eventTime `{time}` is more than {} minute(s) ahead of the clock, so it cannot be real (set [input] max_future_minutes; 0 turns the check off)",
                 limit_ms / 60_000
+            ),
+            RejectReason::AheadOfStream {
+                time,
+                newest,
+                limit_ms,
+            } => write!(
+                f,
+                "eventTime `{time}` is more than {} hour(s) ahead of the stream{} and the events after it did not follow, so it would have made them late (set [run] max_time_jump_hours; 0 turns the check off)",
+                limit_ms / 3_600_000,
+                match newest {
+                    Some(t) => format!(" (newest event: {t})"),
+                    None => String::new(),
+                }
             ),
         }
     }
@@ -221,6 +245,14 @@ impl IngestStats {
         if self.rejections.len() < Self::KEEP_REJECTIONS {
             self.rejections.push(rejection);
         }
+    }
+
+    /// Counts as rejected a record already counted as accepted, that a
+    /// later stage refused (an event far ahead of the stream).
+    pub fn reject_accepted(&mut self, rejection: Rejection, fragment: &[u8]) {
+        self.accepted = self.accepted.saturating_sub(1);
+        self.records_read = self.records_read.saturating_sub(1);
+        self.reject(rejection, fragment);
     }
 
     /// Adds the counts of `other` (a later part of the input) to these.
