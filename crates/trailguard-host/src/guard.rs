@@ -139,6 +139,9 @@ const KEEP_REFUSED: usize = 1000;
 #[derive(Clone, Debug)]
 pub struct TimeGuard {
     options: TimeGuardOptions,
+    /// No event up to this time is in the future (the clock only moves on:
+    /// it is read again only for an event later than that).
+    future_bound: i64,
     newest_ms: Option<i64>,
     /// Events offered so far (past the wall-clock check).
     offered: u64,
@@ -157,6 +160,7 @@ impl TimeGuard {
                 confirmations: options.confirmations.max(1),
                 ..options
             },
+            future_bound: i64::MIN,
             newest_ms: None,
             offered: 0,
             held: Vec::new(),
@@ -177,7 +181,7 @@ impl TimeGuard {
     ) -> Option<NormalizedEvent> {
         let t = event.timestamp_ms;
         if let Some(limit_ms) = self.options.max_future_ms
-            && t > self.options.clock.now_ms().saturating_add(limit_ms)
+            && self.in_future(t, limit_ms)
         {
             self.counts.future += 1;
             let reason = RejectReason::FutureEventTime {
@@ -291,6 +295,16 @@ impl TimeGuard {
         self.released.clear();
         self.refused.clear();
         Ok(())
+    }
+
+    /// Whether `t` is more than `limit_ms` after the clock (read only for a
+    /// time past the last bound).
+    fn in_future(&mut self, t: i64, limit_ms: i64) -> bool {
+        if t <= self.future_bound {
+            return false;
+        }
+        self.future_bound = self.options.clock.now_ms().saturating_add(limit_ms);
+        t > self.future_bound
     }
 
     /// An event at `t` that came `seq`th is accepted: it counts against

@@ -303,8 +303,10 @@ impl WallClock {
 #[derive(Debug)]
 pub struct Normalizer<'a> {
     asn: Option<&'a AsnDb>,
-    /// Refuse events dated more than this many milliseconds after the clock.
-    max_future: Option<(i64, WallClock)>,
+    /// Refuse events dated more than this many milliseconds after the clock
+    /// (and the limit as of when the normalizer was made: later than that,
+    /// the clock is read again).
+    max_future: Option<(i64, WallClock, i64)>,
 }
 
 fn owned(value: Option<Cow<'_, str>>) -> Option<CompactString> {
@@ -346,7 +348,8 @@ impl<'a> Normalizer<'a> {
     /// the call it describes, so such a time is forged or broken, and would
     /// move the watermark past every real event.
     pub fn with_max_future(mut self, max_future_ms: i64, clock: WallClock) -> Self {
-        self.max_future = Some((max_future_ms, clock));
+        let bound = clock.now_ms().saturating_add(max_future_ms);
+        self.max_future = Some((max_future_ms, clock, bound));
         self
     }
 
@@ -355,7 +358,10 @@ impl<'a> Normalizer<'a> {
         let ms =
             parse_event_time(text).ok_or_else(|| RejectReason::BadEventTime(text.to_owned()))?;
         match self.max_future {
-            Some((limit_ms, clock)) if ms > clock.now_ms().saturating_add(limit_ms) => {
+            // The clock only moves on: most times are within the first bound.
+            Some((limit_ms, clock, bound))
+                if ms > bound && ms > clock.now_ms().saturating_add(limit_ms) =>
+            {
                 Err(RejectReason::FutureEventTime {
                     time: text.to_owned(),
                     limit_ms,
