@@ -440,6 +440,20 @@ pub struct RunArgs {
     /// still be in time for the evaluations it belongs to. Default 15.
     #[arg(long, value_name = "MINUTES")]
     pub allowed_lateness: Option<u32>,
+    /// Refuse records dated more than this many minutes past the clock
+    /// (CloudTrail records calls already made); 0 turns the check off, to
+    /// replay test data dated in the future. Default 15.
+    #[arg(long, value_name = "MINUTES")]
+    pub max_future: Option<u32>,
+    /// Hold an event more than this many hours ahead of the newest one
+    /// until the events after it confirm the jump (a gap in the logs) or
+    /// go on without it (it is refused); 0 turns the check off. Default 24.
+    #[arg(long, value_name = "HOURS")]
+    pub max_time_jump: Option<u32>,
+    /// The largest document, and the longest line, read (MiB after
+    /// decompression); larger ones are rejected, the rest read. Default 64.
+    #[arg(long, value_name = "MIB")]
+    pub max_document_mib: Option<u32>,
     /// Events per batch handed to the rules. Default 1024.
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,

@@ -14,10 +14,10 @@ use trailguard_host::checkpoint::StateDir;
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
     AlertDocument, CompiledRule, Engine, EngineOptions, EngineState, HostError, PipelineStats,
-    Recovery, Runtime, RuntimeOptions,
+    Recovery, Runtime, RuntimeOptions, TimeGuardOptions,
 };
 use trailguard_ingest::{
-    IngestStats, Normalizer, ReadOptions, Rejection, Resume, expand_inputs, read_sources,
+    IngestStats, Normalizer, ReadOptions, Rejection, Resume, WallClock, expand_inputs, read_sources,
 };
 
 use trailguard_host::trust::TrustPolicy;
@@ -86,7 +86,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } = setup_rules(&args, &settings)?;
 
     let asn = open_asn_db(args.asn_db.clone())?;
-    let normalizer = Normalizer::new(Some(&asn));
+    let mut normalizer = Normalizer::new(Some(&asn));
+    if let Some(limit_ms) = options.time_guard.max_future_ms {
+        normalizer = normalizer.with_max_future(limit_ms, WallClock::System);
+    }
 
     // Durable state: resume where the last checkpoint was.
     let mut state_dir = match &args.state_dir {
@@ -171,9 +174,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         Some(path) => Some(DeadLetter::create(path)?),
         None => None,
     };
+    let defaults = ReadOptions::default();
     let options = ReadOptions {
         keep_fragments: dead_letter.is_some(),
-        ..ReadOptions::default()
+        max_document_bytes: args
+            .max_document_mib
+            .map_or(defaults.max_document_bytes, |m| (m as usize) << 20),
+        max_input_bytes: settings
+            .input
+            .max_input_mib
+            .map_or(defaults.max_input_bytes, |m| m << 20),
+        ..defaults
     };
     let mut failed = None;
     let mut checkpointed_at = (engine.events(), Instant::now());
@@ -202,7 +213,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                         stats.outside_time_range += 1;
                         continue;
                     }
-                    let alerts = engine.push(event);
+                    let alerts = engine.push_from(event, &|| piece.file.clone());
+                    record_refused(&mut engine, stats);
                     emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
                 }
                 // Batches end at piece boundaries too, so a resumed run cuts
@@ -210,6 +222,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 let alerts = engine.flush();
                 emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
                 stats.duplicates = engine.duplicates();
+                if piece.partial {
+                    // Mid-piece: nothing to record as done, and no stopping
+                    // here (a checkpoint is at a piece boundary).
+                    return failed.is_none();
+                }
                 if piece.last {
                     resume.done.insert(piece.file);
                     resume.current = None;
@@ -283,6 +300,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     sink.write(&engine.finish())?;
+    record_refused(&mut engine, &mut ingest);
     if let Some(dir) = &mut state_dir {
         let state = RunState::capture(
             &mut engine,
@@ -295,7 +313,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         save(dir, &state)?;
     }
     sink.flush()?;
-    if let Some(dl) = dead_letter {
+    if let Some(mut dl) = dead_letter {
+        dl.write(ingest.dead_letters.drain(..))?;
         dl.finish()?;
     }
     let elapsed = started.elapsed();
@@ -502,6 +521,19 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
     options.batch_size = batch_size;
     options.dedup_window_ms = i64::from(args.dedup_window.unwrap_or(60)) * 60_000;
     options.allow_downgrade = args.allow_downgrade;
+    let future_minutes = args
+        .max_future
+        .or(settings.input.max_future_minutes)
+        .unwrap_or(15);
+    let jump_hours = args
+        .max_time_jump
+        .or(settings.run.max_time_jump_hours)
+        .unwrap_or(24);
+    options.time_guard = TimeGuardOptions {
+        max_future_ms: (future_minutes > 0).then(|| i64::from(future_minutes) * 60_000),
+        max_jump_ms: (jump_hours > 0).then(|| i64::from(jump_hours) * 3_600_000),
+        ..TimeGuardOptions::default()
+    };
     // One rules thread by default: on 2 cores decoding already takes the
     // other core, and more rule threads were slower (docs/performance.md).
     options.shards = args
@@ -564,6 +596,28 @@ fn emit(
     }
     if abort_after.is_some_and(|n| engine.events() >= n) {
         std::process::abort();
+    }
+}
+
+/// Counts the events the engine's time guard refused as rejected records,
+/// each located by its input and eventID (and kept for a dead-letter file).
+fn record_refused(engine: &mut Engine, stats: &mut IngestStats) {
+    for refused in engine.take_refused() {
+        let position = match refused.event.event_id.as_deref() {
+            Some(id) => format!("eventID {id}"),
+            None => format!(
+                "the event at {}",
+                trailguard_rule_sdk::format_timestamp_ms(refused.event.timestamp_ms)
+            ),
+        };
+        let record = refused.event.to_ecs().to_string();
+        let rejection = Rejection {
+            file: refused.origin,
+            position,
+            reason: refused.reason,
+            fragment: None,
+        };
+        stats.reject_accepted(rejection, record.as_bytes());
     }
 }
 
@@ -690,6 +744,11 @@ fn write_stats(
         "without_asn_by_reason": ingest.without_asn,
         "events": pipeline.events,
         "late_events": pipeline.late_events,
+        "time_guard": {
+            "future": future_refused(ingest, pipeline),
+            "ahead_of_stream": pipeline.time_guard.ahead_of_stream,
+            "jumps_confirmed": pipeline.time_guard.jumps,
+        },
         "alerts": pipeline.alerts,
         "suppressed": pipeline.suppressed,
         "rule_failures": failures,
@@ -859,6 +918,17 @@ fn counts(map: &trailguard_ingest::Counts) -> String {
         .join(", ")
 }
 
+/// Records refused as dated past the clock: by ingest (most) or by the
+/// engine.
+fn future_refused(ingest: &IngestStats, pipeline: &PipelineStats) -> u64 {
+    ingest
+        .rejected
+        .get("future-event-time")
+        .copied()
+        .unwrap_or(0)
+        + pipeline.time_guard.future
+}
+
 /// The run's summary, on standard error.
 fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();
@@ -910,6 +980,14 @@ fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         "  late events (after their hour was evaluated): {}",
         pipeline.late_events
     ));
+    let guard = &pipeline.time_guard;
+    let future = future_refused(ingest, pipeline);
+    if future + guard.ahead_of_stream + guard.jumps > 0 {
+        line(format!(
+            "  event time: {future} record(s) refused as dated past the clock, {} as far ahead of the stream; {} jump(s) of the stream confirmed (gaps in the logs)",
+            guard.ahead_of_stream, guard.jumps
+        ));
+    }
     for (rule, n) in &pipeline.alerts {
         match pipeline.suppressed.get(rule) {
             Some(merged) => line(format!(
@@ -1003,6 +1081,7 @@ fn with_settings(mut args: RunArgs, settings: &Settings) -> Result<RunArgs> {
     or(&mut args.state_dir, &settings.run.state_dir);
     args.strict |= settings.input.strict.unwrap_or(false);
     args.dedup_window = args.dedup_window.or(settings.input.dedup_window_minutes);
+    args.max_document_mib = args.max_document_mib.or(settings.input.max_document_mib);
     args.checkpoint_events = args.checkpoint_events.or(settings.run.checkpoint_events);
     args.checkpoint_seconds = args.checkpoint_seconds.or(settings.run.checkpoint_seconds);
     args.since = args

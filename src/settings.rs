@@ -24,6 +24,9 @@ pub struct InputSettings {
     pub dedup_window_minutes: Option<u32>,
     pub dead_letter: Option<PathBuf>,
     pub strict: Option<bool>,
+    pub max_document_mib: Option<u32>,
+    pub max_input_mib: Option<u64>,
+    pub max_future_minutes: Option<u32>,
 }
 
 /// `[output]`: where alerts and reports go.
@@ -44,6 +47,7 @@ pub struct RunSettings {
     pub rules: Option<Vec<PathBuf>>,
     pub asn_db: Option<PathBuf>,
     pub allowed_lateness_minutes: Option<u32>,
+    pub max_time_jump_hours: Option<u32>,
     pub batch_size: Option<usize>,
     pub rule_threads: Option<usize>,
     pub state_dir: Option<PathBuf>,
@@ -316,6 +320,12 @@ impl Settings {
                     format!("[run] {key} is too large to be a size in bytes"),
                 ));
             }
+        }
+        if mib(settings.input.max_input_mib) {
+            problems.push(problem(
+                locate(text, &["input", "max_input_mib"]),
+                "[input] max_input_mib is too large to be a size in bytes".into(),
+            ));
         }
         let bound = |t: &Option<TimeSetting>| {
             t.as_ref()

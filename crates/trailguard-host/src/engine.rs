@@ -18,7 +18,8 @@ use trailguard_ingest::{Deduplicator, IngestStats, NormalizedEvent, Normalizer, 
 
 use crate::{
     AlertDocument, CompiledRule, Detector, HostError, Pipeline, PipelineState, PipelineStats,
-    RecoveryPolicy, RuleInfo, Runtime, Suppression, Suppressor,
+    RecoveryPolicy, Refused, RuleInfo, Runtime, Suppression, Suppressor, TimeGuard,
+    TimeGuardOptions, TimeGuardState,
 };
 
 /// How an [`Engine`] runs. Start from [`EngineOptions::default`] and set
@@ -49,6 +50,10 @@ pub struct EngineOptions {
     /// Accept a rule older than the one it replaces, or than the one that
     /// saved the state being loaded. Default `false`.
     pub allow_downgrade: bool,
+    /// How event times are checked before events reach the rules (an
+    /// event dated past the wall clock, or far ahead of the stream, is
+    /// refused). Default [`TimeGuardOptions::default`].
+    pub time_guard: TimeGuardOptions,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +67,7 @@ impl Default for EngineOptions {
             dedup_window_ms: 60 * 60_000,
             shards: 1,
             allow_downgrade: false,
+            time_guard: TimeGuardOptions::default(),
         }
     }
 }
@@ -94,6 +100,8 @@ pub struct EngineState {
     pub dedup: Option<Deduplicator>,
     /// Events dropped as duplicates so far.
     pub duplicates: u64,
+    /// The event-time guard: the newest time, the events it holds.
+    pub time_guard: TimeGuardState,
 }
 
 /// Rules running over a stream of events.
@@ -110,6 +118,7 @@ pub struct EngineState {
 /// # Ok(()) }
 /// ```
 pub struct Engine {
+    guard: TimeGuard,
     shards: Vec<Pipeline>,
     batches: Vec<Vec<NormalizedEvent>>,
     batched: usize,
@@ -232,6 +241,7 @@ impl Engine {
             })
             .collect();
         Ok(Engine {
+            guard: TimeGuard::new(options.time_guard),
             batches: (0..shards.len()).map(|_| Vec::new()).collect(),
             shards,
             batched: 0,
@@ -256,9 +266,39 @@ impl Engine {
     }
 
     /// Takes one event; returns the alerts it completed (when it fills a
-    /// batch). A duplicate (same eventID within the window) is dropped and
-    /// counted.
+    /// batch). Its time is checked first ([`TimeGuard`]): it may be held,
+    /// or refused (see [`Engine::take_refused`]). A duplicate (same eventID
+    /// within the window) is dropped and counted.
     pub fn push(&mut self, event: NormalizedEvent) -> Vec<AlertDocument> {
+        self.push_from(event, &String::new)
+    }
+
+    /// [`Engine::push`], naming where the event came from (an input file)
+    /// should it be refused; `origin` is called only then.
+    pub fn push_from(
+        &mut self,
+        event: NormalizedEvent,
+        origin: &dyn Fn() -> String,
+    ) -> Vec<AlertDocument> {
+        let mut alerts = match self.guard.offer(event, origin) {
+            Some(event) => self.take(event),
+            None => Vec::new(),
+        };
+        for event in self.guard.take_released() {
+            alerts.extend(self.take(event));
+        }
+        alerts
+    }
+
+    /// Events the time guard refused since last asked, with where they came
+    /// from and why (at most 1,000 between two calls; all are counted in
+    /// [`Engine::stats`]).
+    pub fn take_refused(&mut self) -> Vec<Refused> {
+        self.guard.take_refused()
+    }
+
+    /// An event the guard let through: deduplicated, batched.
+    fn take(&mut self, event: NormalizedEvent) -> Vec<AlertDocument> {
         if self.dedup.as_mut().is_some_and(|d| d.is_duplicate(&event)) {
             self.duplicates += 1;
             return Vec::new();
@@ -303,7 +343,11 @@ impl Engine {
         let normalizer = Normalizer::new(self.asn.as_deref());
         let mut events = Vec::new();
         decode_bytes(name, bytes, &normalizer, stats, &mut |e| events.push(e));
-        self.push_all(events)
+        let mut alerts = Vec::new();
+        for event in events {
+            alerts.extend(self.push_from(event, &|| name.to_owned()));
+        }
+        alerts
     }
 
     /// Hands the events batched so far to the rules: each shard's batch on
@@ -404,7 +448,12 @@ impl Engine {
     /// [`crate::Watermark::note_progress`]): flushes, then announces the
     /// watermark if it moved.
     pub fn note_progress(&mut self, timestamp_ms: i64) -> Vec<AlertDocument> {
-        let mut alerts = self.flush();
+        self.guard.note_progress(timestamp_ms);
+        let mut alerts = Vec::new();
+        for event in self.guard.take_released() {
+            alerts.extend(self.take(event));
+        }
+        alerts.extend(self.flush());
         let raw: Vec<AlertDocument> = self
             .shards
             .iter_mut()
@@ -415,9 +464,15 @@ impl Engine {
         alerts
     }
 
-    /// The input has ended: flushes and runs every remaining evaluation.
+    /// The input has ended: the time guard decides on the events it
+    /// holds, then every remaining evaluation runs.
     pub fn finish(&mut self) -> Vec<AlertDocument> {
-        let mut alerts = self.flush();
+        self.guard.finish();
+        let mut alerts = Vec::new();
+        for event in self.guard.take_released() {
+            alerts.extend(self.take(event));
+        }
+        alerts.extend(self.flush());
         let raw: Vec<AlertDocument> = self.shards.iter_mut().flat_map(Pipeline::finish).collect();
         alerts.extend(self.suppress(raw, Some(i64::MAX)));
         alerts
@@ -434,6 +489,7 @@ impl Engine {
             suppressed: self.suppressed.clone(),
             dedup: self.dedup.clone(),
             duplicates: self.duplicates,
+            time_guard: self.guard.save(),
         };
         (alerts, state)
     }
@@ -480,6 +536,12 @@ impl Engine {
             self.dedup = state.dedup;
         }
         self.duplicates = state.duplicates;
+        self.guard
+            .load(state.time_guard)
+            .map_err(|message| HostError::Load {
+                path: PathBuf::new(),
+                message: format!("the saved state's time guard: {message}"),
+            })?;
         Ok(warnings)
     }
 
@@ -536,6 +598,7 @@ impl Engine {
         let mut total = PipelineStats {
             alerts: self.alerts.clone(),
             suppressed: self.suppressed.clone(),
+            time_guard: self.guard.counts(),
             ..PipelineStats::default()
         };
         for shard in &self.shards {

@@ -11,6 +11,9 @@
 //!   deduplicated, batched, fed to every rule in event time; alerts out;
 //!   its state saves and loads as one [`EngineState`]. See
 //!   `docs/embedding.md` and `examples/embed.rs`.
+//! - [`TimeGuard`] defends event time: an event dated past the wall clock,
+//!   or far ahead of the stream and not followed by it, is refused before
+//!   it can move the watermark (part of every [`Engine`]).
 //! - [`Pipeline`] feeds event batches to every detector, keeps the event-time
 //!   [`Watermark`], tells detectors when it advances, and turns what they
 //!   return into alert documents. It supervises each rule: one that fails is
@@ -31,6 +34,7 @@ mod component;
 mod encode;
 mod engine;
 mod filter;
+mod guard;
 pub mod info;
 mod inspect;
 mod native;
@@ -45,6 +49,7 @@ pub use clock::Watermark;
 pub use component::ComponentRule;
 pub use encode::BatchEncoder;
 pub use engine::{Engine, EngineOptions, EngineState, LoadFailure};
+pub use guard::{Refused, TimeGuard, TimeGuardCounts, TimeGuardOptions, TimeGuardState};
 pub use inspect::ComponentReport;
 pub use native::NativeRule;
 pub use pipeline::{

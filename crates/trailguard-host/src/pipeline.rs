@@ -142,6 +142,9 @@ pub struct PipelineStats {
     /// Host-owned fields (`kibana.*`, `threat.*`, `@timestamp`, ...) that a
     /// rule wrote into its alerts and the host dropped, per rule id.
     pub host_fields_dropped: BTreeMap<String, u64>,
+    /// What the engine's time guard refused, held and confirmed (an
+    /// [`crate::Engine`]'s; a pipeline alone has none).
+    pub time_guard: crate::TimeGuardCounts,
 }
 
 impl PipelineStats {

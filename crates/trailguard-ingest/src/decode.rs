@@ -18,6 +18,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Decodes one input and hands every accepted event to `emit`, in input
 /// order; every rejected record is counted in `stats` with its position.
+/// Gzip is undone up to the default document limit
+/// ([`crate::ReadOptions::max_document_bytes`]): a larger input is rejected
+/// whole.
 pub fn decode_bytes(
     file: &str,
     bytes: &[u8],
@@ -34,8 +37,20 @@ pub fn decode_bytes(
         first_line: 1,
     };
     if bytes.starts_with(&GZIP_MAGIC) {
+        let limit = crate::ReadOptions::default().max_document_bytes;
         let mut text = Vec::new();
-        if let Err(e) = MultiGzDecoder::new(bytes).read_to_end(&mut text) {
+        let read = MultiGzDecoder::new(bytes)
+            .take(limit as u64 + 1)
+            .read_to_end(&mut text);
+        if text.len() > limit {
+            ctx.reject(
+                "whole input".into(),
+                RejectReason::DocumentTooLarge { limit },
+                b"",
+            );
+            return;
+        }
+        if let Err(e) = read {
             // Keep what was decompressed: the records before the damage are good.
             ctx.reject(
                 format!("byte {} of the decompressed stream", text.len()),
@@ -596,6 +611,21 @@ mod tests {
         assert!(ids.len() > 100, "{}", ids.len());
         assert!(ids.iter().enumerate().all(|(i, id)| *id == i.to_string()));
         assert!(stats.rejections[0].reason.to_string().contains("gzip"));
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_not_unpacked_past_the_limit() {
+        let limit = crate::ReadOptions::default().max_document_bytes;
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(A.as_bytes()).expect("gzip");
+        let spaces = vec![b' '; 1 << 20];
+        for _ in 0..=(limit >> 20) {
+            enc.write_all(&spaces).expect("gzip");
+        }
+        let (ids, stats) = decode(&enc.finish().expect("gzip"));
+        assert!(ids.is_empty());
+        assert_eq!(stats.rejected.get("document-too-large"), Some(&1));
+        assert_eq!(stats.rejections[0].position, "whole input");
     }
 
     #[test]

@@ -47,8 +47,7 @@ impl Normalizer<'_> {
         doc: &Value,
     ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
         let time = text(doc, "@timestamp").ok_or(RejectReason::MissingEventTime)?;
-        let timestamp_ms =
-            parse_event_time(&time).ok_or_else(|| RejectReason::BadEventTime(time.into()))?;
+        let timestamp_ms = self.event_time(&time)?;
         let source_address = text(doc, "source.address").or_else(|| text(doc, "source.ip"));
         // Already enriched upstream (a number, as JSON number or string,
         // and/or an organization): keep it, do not look it up again.

@@ -21,7 +21,7 @@ mod stats;
 pub use compact_str::CompactString;
 pub use decode::{decode_bytes, parse_only};
 pub use dedup::Deduplicator;
-pub use normalize::{NormalizedEvent, Normalizer};
+pub use normalize::{NormalizedEvent, Normalizer, WallClock};
 pub use read::{PieceInfo, ReadOptions, Resume, read_sources};
 pub use source::{Source, expand_inputs};
 pub use stats::{Counts, IngestStats, NoAsnReason, RejectReason, Rejection};

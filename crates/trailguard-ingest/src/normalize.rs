@@ -276,11 +276,37 @@ impl NormalizedEvent {
     }
 }
 
+/// Where "now" comes from, for the check that no event is dated in the
+/// future.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WallClock {
+    /// The system clock, read for every record.
+    System,
+    /// A fixed time, in milliseconds since the Unix epoch (tests, replays).
+    Fixed(i64),
+}
+
+impl WallClock {
+    /// The time now, in milliseconds since the Unix epoch.
+    pub fn now_ms(self) -> i64 {
+        match self {
+            WallClock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            WallClock::Fixed(ms) => ms,
+        }
+    }
+}
+
 /// Turns raw records into [`NormalizedEvent`]s, enriching them with the
 /// source AS when a database is given.
 #[derive(Debug)]
 pub struct Normalizer<'a> {
     asn: Option<&'a AsnDb>,
+    /// Refuse events dated more than this many milliseconds after the clock
+    /// (and the limit as of when the normalizer was made: later than that,
+    /// the clock is read again).
+    max_future: Option<(i64, WallClock, i64)>,
 }
 
 fn owned(value: Option<Cow<'_, str>>) -> Option<CompactString> {
@@ -311,7 +337,38 @@ pub fn literal_ip(address: &str) -> Option<IpAddr> {
 impl<'a> Normalizer<'a> {
     /// A normalizer that enriches with `asn` (or not at all with `None`).
     pub fn new(asn: Option<&'a AsnDb>) -> Self {
-        Normalizer { asn }
+        Normalizer {
+            asn,
+            max_future: None,
+        }
+    }
+
+    /// Rejects every record dated more than `max_future_ms` after `clock`
+    /// ([`RejectReason::FutureEventTime`]): CloudTrail writes a record after
+    /// the call it describes, so such a time is forged or broken, and would
+    /// move the watermark past every real event.
+    pub fn with_max_future(mut self, max_future_ms: i64, clock: WallClock) -> Self {
+        let bound = clock.now_ms().saturating_add(max_future_ms);
+        self.max_future = Some((max_future_ms, clock, bound));
+        self
+    }
+
+    /// The event time of a record, checked against the clock.
+    pub(crate) fn event_time(&self, text: &str) -> Result<i64, RejectReason> {
+        let ms =
+            parse_event_time(text).ok_or_else(|| RejectReason::BadEventTime(text.to_owned()))?;
+        match self.max_future {
+            // The clock only moves on: most times are within the first bound.
+            Some((limit_ms, clock, bound))
+                if ms > bound && ms > clock.now_ms().saturating_add(limit_ms) =>
+            {
+                Err(RejectReason::FutureEventTime {
+                    time: text.to_owned(),
+                    limit_ms,
+                })
+            }
+            _ => Ok(ms),
+        }
     }
 
     /// `source.ip` and the source AS of an address, or why there is none.
@@ -347,8 +404,7 @@ impl<'a> Normalizer<'a> {
             .as_deref()
             .or(raw.at_timestamp.as_deref())
             .ok_or(RejectReason::MissingEventTime)?;
-        let timestamp_ms = parse_event_time(time_text)
-            .ok_or_else(|| RejectReason::BadEventTime(time_text.to_owned()))?;
+        let timestamp_ms = self.event_time(time_text)?;
 
         let identity = raw.user_identity.unwrap_or_default();
         let identity_type = owned(identity.kind);
@@ -540,6 +596,43 @@ mod tests {
         ));
         let logstash = normalize(r#"{"@timestamp":"2020-09-14T01:19:40.000Z"}"#).expect("ok");
         assert_eq!(logstash.timestamp_ms, 1_600_046_380_000);
+    }
+
+    #[test]
+    fn a_record_dated_past_the_clock_is_rejected() {
+        let now = parse_event_time("2026-12-01T12:00:00Z").expect("time");
+        let normalizer = Normalizer::new(None).with_max_future(15 * 60_000, WallClock::Fixed(now));
+        let at = |time: &str| {
+            let json = format!(r#"{{"eventTime":"{time}"}}"#);
+            let raw: RawRecord<'_> = serde_json::from_str(&json).expect("valid JSON");
+            normalizer.normalize(raw).map(|(e, _)| e.timestamp_ms)
+        };
+        assert_eq!(
+            at("2026-12-01T12:15:00Z"),
+            Ok(now + 15 * 60_000),
+            "at the limit"
+        );
+        assert_eq!(
+            at("2026-04-22T09:30:00Z"),
+            Ok(1_776_850_200_000),
+            "the past"
+        );
+        let ahead = at("2026-12-01T12:15:00.001Z").expect_err("past the limit");
+        assert_eq!(ahead.kind(), "future-event-time");
+        let far = at("2099-01-01T00:00:00Z").expect_err("far past the limit");
+        assert_eq!(
+            far.to_string(),
+            "eventTime `2099-01-01T00:00:00Z` is more than 15 minute(s) ahead of the clock, so it cannot be real (set [input] max_future_minutes; 0 turns the check off)"
+        );
+        let ecs = serde_json::json!({"@timestamp": "2099-01-01T00:00:00Z", "event.action": "x"});
+        assert!(matches!(
+            normalizer.normalize_ecs(&ecs),
+            Err(RejectReason::FutureEventTime { .. })
+        ));
+        assert!(
+            Normalizer::new(None).normalize_ecs(&ecs).is_ok(),
+            "no check unless asked"
+        );
     }
 
     #[test]

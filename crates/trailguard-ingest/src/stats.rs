@@ -21,6 +21,49 @@ pub enum RejectReason {
     BadEventTime(String),
     /// The input cannot be read at all.
     Unreadable(String),
+    /// A document read whole (a JSON array, a pretty-printed delivery
+    /// object) is larger than the limit once decompressed: it is not read.
+    DocumentTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A line is longer than the limit: it is skipped, the next one read.
+    LineTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The input is larger than the limit once decompressed: what follows
+    /// the limit is not read.
+    InputTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The event time is further ahead of the wall clock than allowed.
+    FutureEventTime {
+        /// The event time as written.
+        time: String,
+        /// How far ahead of the clock an event may be, in milliseconds.
+        limit_ms: i64,
+    },
+    /// The event time is far ahead of the stream (the newest event
+    /// accepted), and the events after it did not follow it there.
+    AheadOfStream {
+        /// The event time.
+        time: String,
+        /// The newest event time accepted when it came, if any.
+        newest: Option<String>,
+        /// How far ahead of the stream an event may be, in milliseconds.
+        limit_ms: i64,
+    },
+}
+
+/// A size for messages: whole MiB as such, anything else in bytes.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl RejectReason {
@@ -33,6 +76,11 @@ impl RejectReason {
             RejectReason::MissingEventTime => "missing-event-time",
             RejectReason::BadEventTime(_) => "bad-event-time",
             RejectReason::Unreadable(_) => "unreadable",
+            RejectReason::DocumentTooLarge { .. } => "document-too-large",
+            RejectReason::LineTooLong { .. } => "line-too-long",
+            RejectReason::InputTooLarge { .. } => "input-too-large",
+            RejectReason::FutureEventTime { .. } => "future-event-time",
+            RejectReason::AheadOfStream { .. } => "ahead-of-stream",
         }
     }
 }
@@ -46,6 +94,39 @@ impl fmt::Display for RejectReason {
             RejectReason::MissingEventTime => f.write_str("no eventTime (nor @timestamp)"),
             RejectReason::BadEventTime(t) => write!(f, "eventTime `{t}` is not a date-time"),
             RejectReason::Unreadable(m) => write!(f, "cannot read: {m}"),
+            RejectReason::DocumentTooLarge { limit } => write!(
+                f,
+                "the document is larger than the limit of {} after decompression, so it is not read (raise [input] max_document_mib)",
+                size(*limit as u64)
+            ),
+            RejectReason::LineTooLong { limit } => write!(
+                f,
+                "the line is longer than the limit of {}, so it is skipped (raise [input] max_document_mib)",
+                size(*limit as u64)
+            ),
+            RejectReason::InputTooLarge { limit } => write!(
+                f,
+                "the input is larger than the limit of {} after decompression; the rest of it is not read (raise [input] max_input_mib)",
+                size(*limit)
+            ),
+            RejectReason::FutureEventTime { time, limit_ms } => write!(
+                f,
+                "eventTime `{time}` is more than {} minute(s) ahead of the clock, so it cannot be real (set [input] max_future_minutes; 0 turns the check off)",
+                limit_ms / 60_000
+            ),
+            RejectReason::AheadOfStream {
+                time,
+                newest,
+                limit_ms,
+            } => write!(
+                f,
+                "eventTime `{time}` is more than {} hour(s) ahead of the stream{} and the events after it did not follow, so it would have made them late (set [run] max_time_jump_hours; 0 turns the check off)",
+                limit_ms / 3_600_000,
+                match newest {
+                    Some(t) => format!(" (newest event: {t})"),
+                    None => String::new(),
+                }
+            ),
         }
     }
 }
@@ -164,6 +245,14 @@ impl IngestStats {
         if self.rejections.len() < Self::KEEP_REJECTIONS {
             self.rejections.push(rejection);
         }
+    }
+
+    /// Counts as rejected a record already counted as accepted, that a
+    /// later stage refused (an event far ahead of the stream).
+    pub fn reject_accepted(&mut self, rejection: Rejection, fragment: &[u8]) {
+        self.accepted = self.accepted.saturating_sub(1);
+        self.records_read = self.records_read.saturating_sub(1);
+        self.reject(rejection, fragment);
     }
 
     /// Adds the counts of `other` (a later part of the input) to these.
