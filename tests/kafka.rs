@@ -625,6 +625,27 @@ fn forged_replayed_and_future_controls_are_refused_and_alerts_unchanged() {
             injected += 1;
         }
     }
+    // Events need no signature, but their time is checked: one dated ten
+    // years ahead (refused by the clock) and one dated now, years ahead of
+    // the stream (held, then refused as the stream goes on without it).
+    let forged_event = |id: &str, ms: i64| {
+        let time = trailguard_rule_sdk::format_timestamp_ms(ms);
+        format!(
+            r#"{{"@timestamp":"{time}","event.id":"{id}","event.action":"GetCallerIdentity","user.name":"ci-a","source.ip":"73.162.41.17"}}"#
+        )
+    };
+    let now_ms = (now_us / 1000) as i64;
+    for (p, id, ms) in [(0, "forged-future", future), (1, "forged-now", now_ms)] {
+        produce(
+            &b,
+            topic,
+            p,
+            None,
+            rdkafka::message::OwnedHeaders::new(),
+            forged_event(id, ms).as_bytes(),
+        );
+        injected += 1;
+    }
     let log = publish(&s, topic, &s.input, &["--no-end"]);
     assert!(log.contains("published 60000 event(s)"), "{log}");
     // The publisher's signed progress, replayed on its partition and moved
@@ -653,9 +674,11 @@ fn forged_replayed_and_future_controls_are_refused_and_alerts_unchanged() {
         .values()
         .map(|p| p["events"].as_u64().unwrap_or(0))
         .sum();
-    assert_eq!(events, 60_000, "every event processed");
+    assert_eq!(events, 60_002, "every event read, the two forged ones too");
     for (p, report) in partitions {
         assert_eq!(report["refused_controls"], 9, "partition {p}: {report}");
+        let forged = u64::from(p == "0" || p == "1");
+        assert_eq!(report["refused_events"], forged, "partition {p}: {report}");
     }
     assert_eq!(stats["refusals"]["total"], injected, "{stats}");
     let refused = refusals(&stats);
@@ -670,6 +693,8 @@ fn forged_replayed_and_future_controls_are_refused_and_alerts_unchanged() {
         "bad signature",
         "ahead of this worker's clock",
         "replayed",
+        "eventID forged-future",
+        "eventID forged-now",
     ] {
         assert!(
             refused.iter().any(|r| r.3.contains(cause)),

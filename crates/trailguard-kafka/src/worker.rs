@@ -181,6 +181,17 @@ pub struct PartitionReport {
     pub refused_controls: u64,
     /// State-topic messages and checkpoints refused while restoring.
     pub refused_checkpoints: u64,
+    /// Events the time guard refused (dated past the wall clock, or far
+    /// ahead of the partition's stream).
+    pub refused_events: u64,
+}
+
+/// What kind of message a worker refused.
+#[derive(Clone, Copy, Debug)]
+enum Refused {
+    Control,
+    Checkpoint,
+    Event,
 }
 
 /// What a worker did.
@@ -310,12 +321,12 @@ impl ConsumerContext for WorkerContext {
 
 impl Core {
     /// Counts a refused message of `partition` and warns of the first ones.
-    fn refuse(&mut self, refusal: Refusal, control: bool) {
+    fn refuse(&mut self, refusal: Refusal, kind: Refused) {
         let report = self.report.partitions.entry(refusal.partition).or_default();
-        if control {
-            report.refused_controls += 1;
-        } else {
-            report.refused_checkpoints += 1;
+        match kind {
+            Refused::Control => report.refused_controls += 1,
+            Refused::Checkpoint => report.refused_checkpoints += 1,
+            Refused::Event => report.refused_events += 1,
         }
         let shown = refusal.to_string();
         if self.report.refusals.push(refusal) {
@@ -342,7 +353,7 @@ impl Core {
             Ok(saved)
         })?;
         for refusal in restored.refusals {
-            self.refuse(refusal, false);
+            self.refuse(refusal, Refused::Checkpoint);
         }
         let report = self.report.partitions.entry(partition).or_default();
         let (mut next_offset, mut last_control_sequence) = (None, None);
@@ -441,13 +452,19 @@ impl Core {
                 }
             }
             None => match NormalizedEvent::from_ecs_json(payload).ok() {
-                Some(event) => owned.engine.push(event),
+                Some(event) => {
+                    let topic = &self.options.topic;
+                    owned
+                        .engine
+                        .push_from(event, &|| format!("{topic}[{partition}] offset {offset}"))
+                }
                 None => {
                     rejected = true;
                     Vec::new()
                 }
             },
         };
+        let refused_events = owned.engine.take_refused();
         owned.next_offset = Some(offset + 1);
         owned.since_checkpoint += 1;
         let due = owned.since_checkpoint >= every || owned.checkpointed_at.elapsed() >= interval;
@@ -465,7 +482,18 @@ impl Core {
                 offset,
                 reason,
             };
-            self.refuse(refusal, true);
+            self.refuse(refusal, Refused::Control);
+        }
+        // Events the engine's time guard refused (dated past the clock, or
+        // far ahead of the partition's stream), each naming its own offset.
+        for event in refused_events {
+            let refusal = Refusal {
+                topic: self.options.topic.clone(),
+                partition,
+                offset,
+                reason: format!("event refused: {event}"),
+            };
+            self.refuse(refusal, Refused::Event);
         }
         self.report.alerts += alerts.len() as u64;
         self.sink.write(&alerts).map_err(Error::Sink)?;
