@@ -541,3 +541,29 @@ fn alerts_can_go_to_a_device() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn a_compile_past_its_limit_blocks_further_compiles_until_it_ends() {
+    use trailguard_host::{HostError, Limits, Runtime, RuntimeOptions};
+    let runtime = Runtime::new(RuntimeOptions {
+        limits: Limits {
+            max_compile_time: Duration::ZERO,
+            ..Limits::default()
+        },
+        cache_dir: None,
+        epoch_interruption: true,
+    })
+    .expect("runtime");
+    let rule_a = modules_dir().join(RULE_A);
+    // Nothing compiles in no time: given up on, still compiling.
+    let e = runtime.compile_rule(&rule_a).expect_err("over the limit");
+    assert!(e.to_string().contains("took longer than the limit"), "{e}");
+    // A second (hostile) component cannot start another compile meanwhile.
+    let e = runtime
+        .compile_rule(&modules_dir().join(RULE_B))
+        .expect_err("refused while the first compiles");
+    assert!(
+        matches!(&e, HostError::Refused { reason, .. } if reason.contains("still compiling")),
+        "{e}"
+    );
+}

@@ -662,3 +662,86 @@ impl Pipeline {
         Some(docs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use trailguard_rule_sdk::{Event, Rule, Severity};
+
+    use super::*;
+    use crate::NativeRule;
+
+    /// A rule that counts its events; its version comes from `V`.
+    struct Counter<const V: u8>(u64);
+
+    impl<const V: u8> Rule for Counter<V> {
+        fn info() -> RuleInfo {
+            RuleInfo {
+                id: "counter".into(),
+                name: "Counter".into(),
+                version: format!("1.{V}.0"),
+                severity: Severity::Low,
+                risk_score: 1,
+                mitre_techniques: Vec::new(),
+                description: String::new(),
+                default_config: String::new(),
+            }
+        }
+        fn create(_: &str) -> Result<Self, String> {
+            Ok(Counter(0))
+        }
+        fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
+            self.0 += events.len() as u64;
+            Vec::new()
+        }
+        fn advance(&mut self, _: i64) -> Vec<Alert> {
+            Vec::new()
+        }
+        fn snapshot(&self) -> Vec<u8> {
+            self.0.to_le_bytes().to_vec()
+        }
+        fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+            let bytes: [u8; 8] = state.try_into().map_err(|_| "bad state".to_owned())?;
+            self.0 = u64::from_le_bytes(bytes);
+            Ok(())
+        }
+    }
+
+    fn rule<const V: u8>() -> Box<dyn Detector> {
+        Box::new(NativeRule::<Counter<V>>::new("").expect("rule"))
+    }
+
+    fn running_version(pipeline: &Pipeline) -> String {
+        pipeline.rules()[0].version.clone()
+    }
+
+    #[test]
+    fn a_rollback_is_refused_unless_allowed_in_reloads_and_resumes() {
+        let mut pipeline = Pipeline::new(vec![rule::<2>()], 0);
+        let e = pipeline.replace_rule(rule::<1>()).expect_err("a downgrade");
+        assert!(
+            e.to_string()
+                .contains("version 1.1.0 is older than the running 1.2.0"),
+            "{e}"
+        );
+        assert_eq!(running_version(&pipeline), "1.2.0");
+        pipeline.replace_rule(rule::<3>()).expect("an upgrade");
+        assert_eq!(running_version(&pipeline), "1.3.0");
+        let saved = pipeline.save_state();
+
+        // A checkpoint saved by 1.3.0 is not resumed by 1.2.0.
+        let mut older = Pipeline::new(vec![rule::<2>()], 0);
+        let e = older.load_state(saved.clone()).expect_err("a downgrade");
+        assert!(
+            e.to_string()
+                .contains("saved by version 1.3.0, newer than the loaded 1.2.0"),
+            "{e}"
+        );
+
+        // Allowed: both go through.
+        let mut older = Pipeline::new(vec![rule::<2>()], 0).allowing_downgrade(true);
+        older.load_state(saved).expect("allowed");
+        let mut pipeline = pipeline.allowing_downgrade(true);
+        pipeline.replace_rule(rule::<1>()).expect("allowed");
+        assert_eq!(running_version(&pipeline), "1.1.0");
+    }
+}
