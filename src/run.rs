@@ -201,7 +201,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             ingest,
             &mut |piece, events, stats| {
                 if let Some(dl) = &mut dead_letter
-                    && let Err(e) = dl.write(stats.dead_letters.drain(..))
+                    && let Err(e) = dl.write(stats.take_dead_letters().into_iter())
                 {
                     failed.get_or_insert(e);
                 }
@@ -314,7 +314,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     sink.flush()?;
     if let Some(mut dl) = dead_letter {
-        dl.write(ingest.dead_letters.drain(..))?;
+        dl.write(ingest.take_dead_letters().into_iter())?;
         dl.finish()?;
     }
     let elapsed = started.elapsed();
@@ -738,6 +738,7 @@ fn write_stats(
         "rejected": ingest.rejected_total(),
         "rejected_by_reason": ingest.rejected,
         "duplicates": ingest.duplicates,
+        "dead_letters_dropped": ingest.dead_letters_dropped,
         "outside_time_range": ingest.outside_time_range,
         "repaired_documents": ingest.repaired_documents,
         "without_asn": ingest.without_asn.values().sum::<u64>(),
@@ -965,6 +966,14 @@ fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         line(format!(
             "  outside --since/--until: {}",
             ingest.outside_time_range
+        ));
+    }
+    if ingest.dead_letters_dropped > 0 {
+        line(format!(
+            "  {}: {} rejected record(s) were counted but not written to the dead letter: too many bad records at once (the budget is {} MiB per piece of input)",
+            crate::style::warning_label(),
+            ingest.dead_letters_dropped,
+            IngestStats::DEAD_LETTER_BUDGET >> 20
         ));
     }
     if ingest.repaired_documents > 0 {

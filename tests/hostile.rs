@@ -84,6 +84,13 @@ fn every_hostile_rule_is_contained() {
     let clean = run(dir.path(), None, "");
     assert_eq!(clean.code, Some(0), "{}", clean.summary);
     assert_eq!(clean.rule_a_lines.len(), 1, "{}", clean.summary);
+    // The shipped rule writes only its own fields (and its own reason).
+    assert!(!clean.summary.contains("host-owned"), "{}", clean.summary);
+    assert!(
+        clean.rule_a_lines[0].contains("whose calls come from cloud providers"),
+        "{}",
+        clean.rule_a_lines[0]
+    );
 
     // (mode, extra [run] settings, expected exit status, what the summary must say)
     let cases: [(&str, &str, i32, &str); 13] = [

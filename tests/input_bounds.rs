@@ -91,9 +91,14 @@ struct Outcome {
 }
 
 fn run(dir: &Path, inputs: &[&Path], stdin: Option<&Path>) -> Outcome {
+    run_with(dir, inputs, stdin, &[])
+}
+
+fn run_with(dir: &Path, inputs: &[&Path], stdin: Option<&Path>, extra: &[&str]) -> Outcome {
     let stats = dir.join("stats.json");
     let mut cmd = trailguard(dir);
     cmd.arg("run")
+        .args(extra)
         .arg("--rules")
         .arg(modules_dir().join("rule-sensitive-untrusted-asn.wasm"))
         .arg("--asn-db")
@@ -164,6 +169,84 @@ fn bombs_are_rejected_in_bounded_memory_and_the_rest_is_read() {
         attacked.stats["rejected_by_reason"],
         serde_json::json!({"document-too-large": 1, "line-too-long": 2})
     );
+    let peak = attacked.stats["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak RSS measured (Linux)");
+    assert!(
+        peak < PEAK_RSS_LIMIT,
+        "peak RSS {} MiB over {} MiB",
+        peak >> 20,
+        PEAK_RSS_LIMIT >> 20
+    );
+}
+
+/// A gzip file of `head`, then `item` repeated to about `bytes`, then `tail`.
+fn repeated(path: &Path, head: &str, item: &str, bytes: usize, tail: &str) {
+    let mut gz = GzEncoder::new(
+        std::fs::File::create(path).expect("create"),
+        Compression::fast(),
+    );
+    gz.write_all(head.as_bytes()).expect("gzip");
+    let block = item.repeat(MIB / item.len());
+    for _ in 0..bytes / block.len() {
+        gz.write_all(block.as_bytes()).expect("gzip");
+    }
+    gz.write_all(tail.as_bytes()).expect("gzip");
+    gz.finish().expect("gzip");
+}
+
+/// Documents within the size cap that hold tens of millions of tiny
+/// records: each used to cost a slice (and, with --dead-letter, a kept
+/// rejection of hundreds of bytes) per record: 606 MB, and 7.2 GB with a
+/// dead letter, for 60 MiB of `{},` or `1,`.
+#[test]
+fn documents_of_millions_of_tiny_records_are_read_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("input");
+    std::fs::create_dir(&input).expect("mkdir");
+    write_deliveries(&input, &StolenCiCredentials::default().calls(), 40)
+        .expect("write deliveries");
+    let clean = run(dir.path(), &[&input], None);
+    assert_eq!(clean.code, Some(0), "{}", clean.summary);
+
+    let array = dir.path().join("ones.json.gz");
+    repeated(&array, "[", "1,", 60 * MIB, "1]");
+    let delivery = dir.path().join("empty-records.json.gz");
+    repeated(&delivery, "{\"Records\":[", "{},", 60 * MIB, "{}]}");
+    // Not valid JSON as a whole: read record by record.
+    let broken = dir.path().join("broken.json.gz");
+    repeated(&broken, "[", "{},", 60 * MIB, "{}");
+    let dead = dir.path().join("dead.ndjson");
+    let attacked = run_with(
+        dir.path(),
+        &[&array, &delivery, &input, &broken],
+        None,
+        &["--dead-letter", dead.to_str().expect("utf-8")],
+    );
+    assert_eq!(attacked.code, Some(3), "{}", attacked.summary);
+    assert_eq!(attacked.alerts, clean.alerts, "{}", attacked.summary);
+    assert_eq!(
+        attacked.stats["rejected_by_reason"]["too-many-records"], 2,
+        "{}",
+        attacked.summary
+    );
+    assert!(
+        attacked.stats["dead_letters_dropped"]
+            .as_u64()
+            .expect("a count")
+            > 0,
+        "{}",
+        attacked.summary
+    );
+    assert!(
+        attacked
+            .summary
+            .contains("were counted but not written to the dead letter"),
+        "{}",
+        attacked.summary
+    );
+    // What the dead letter did keep is written.
+    assert!(std::fs::metadata(&dead).expect("dead letter").len() > 0);
     let peak = attacked.stats["peak_rss_bytes"]
         .as_u64()
         .expect("peak RSS measured (Linux)");

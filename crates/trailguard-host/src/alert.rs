@@ -119,6 +119,12 @@ impl AlertMaker {
             }
             Err(e) => return Err(format!("returned an alert that is not JSON: {e}")),
         };
+        // A rule may say why, in its own words: the reason is the one
+        // host-owned field it writes (the host prefixes the rule's name).
+        let own_reason = match fields.remove(field::REASON) {
+            Some(Value::String(own)) if !own.is_empty() => Some(own),
+            _ => None,
+        };
         let dropped = strip_host_owned(&mut fields, &[]);
         let time = format_timestamp_ms(alert.timestamp_ms);
         // Deterministic: the same rule build, time and content give the same
@@ -131,9 +137,9 @@ impl AlertMaker {
         hash.update(alert.document.as_bytes());
         let uuid = format!("{:x}", hash.finalize());
         // The rule's own sentence if it wrote one, else one from its fields.
-        let reason = match fields.get(field::REASON) {
-            Some(Value::String(own)) if !own.is_empty() => format!("{}: {own}", self.name),
-            _ => reason(&self.name, &fields),
+        let reason = match own_reason {
+            Some(own) => format!("{}: {own}", self.name),
+            None => reason(&self.name, &fields),
         };
         let mut doc = self.fixed.clone();
         doc.insert(field::TIMESTAMP.to_owned(), time.clone().into());
@@ -437,6 +443,21 @@ mod tests {
         let (techniques, subtechniques) = techniques(&ids);
         assert_eq!(techniques.len(), 10_000);
         assert_eq!(subtechniques.len(), 20_000);
+    }
+
+    #[test]
+    fn the_rules_own_reason_is_kept_after_its_name() {
+        let (doc, dropped) = maker()
+            .document(Alert {
+                timestamp_ms: 0,
+                document: r#"{"kibana.alert.reason":"ci-a used 2 sensitive actions"}"#.into(),
+            })
+            .expect("object");
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            doc["kibana.alert.reason"],
+            "Rule: ci-a used 2 sensitive actions"
+        );
     }
 
     #[test]

@@ -11,6 +11,51 @@ use flate2::read::MultiGzDecoder;
 use serde_json::value::RawValue;
 
 use crate::normalize::RawRecord;
+
+/// Most records read from one document. A document's records are gathered
+/// as slices of its text (16 bytes each) before they are read; past this
+/// many (an attacker's `[1,1,1,...]` holds 32 million in 64 MiB) the rest
+/// of the document is skipped, counted and rejected as one, so memory
+/// follows the document's size, not the count of its records. A real
+/// CloudTrail delivery holds a few thousand.
+pub(crate) const MAX_RECORDS: usize = 1 << 20;
+
+/// The records of a document (an array, or a delivery object's `Records`):
+/// at most [`MAX_RECORDS`], and how many more there were.
+#[derive(Debug, Default)]
+pub(crate) struct Records<'a> {
+    pub(crate) kept: Vec<&'a RawValue>,
+    pub(crate) skipped: usize,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Records<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Each<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Each<'a> {
+            type Value = Records<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Records<'a>, A::Error> {
+                let mut records = Records::default();
+                while records.kept.len() < MAX_RECORDS {
+                    match seq.next_element::<&'de RawValue>()? {
+                        Some(raw) => records.kept.push(raw),
+                        None => return Ok(records),
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    records.skipped += 1;
+                }
+                Ok(records)
+            }
+        }
+        deserializer.deserialize_seq(Each(std::marker::PhantomData))
+    }
+}
 use crate::scan::{records_array, scan_array};
 use crate::{IngestStats, NormalizedEvent, Normalizer, RejectReason, Rejection};
 
@@ -200,11 +245,12 @@ impl Context<'_, '_> {
         let start = text.iter().position(|b| !b.is_ascii_whitespace());
         match start.map(|i| text[i]) {
             None => {}
-            Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(text) {
+            Some(b'[') => match serde_json::from_slice::<Records<'_>>(text) {
                 Ok(records) => {
-                    for (i, raw) in records.into_iter().enumerate() {
+                    for (i, raw) in records.kept.into_iter().enumerate() {
                         self.value(raw, &|| format!("record {i}"));
                     }
+                    self.too_many(records.skipped, "");
                 }
                 Err(e) => {
                     let mut lines = Lines {
@@ -381,6 +427,26 @@ impl Context<'_, '_> {
         scan.end
     }
 
+    /// Rejects, as one, the records of a document past [`MAX_RECORDS`].
+    fn too_many(&mut self, skipped: usize, outer: &str) {
+        if skipped == 0 {
+            return;
+        }
+        let at = if outer.is_empty() {
+            format!("record {MAX_RECORDS}")
+        } else {
+            format!("record {MAX_RECORDS} of {outer}")
+        };
+        self.reject(
+            at,
+            RejectReason::TooManyRecords {
+                skipped,
+                limit: MAX_RECORDS,
+            },
+            b"",
+        );
+    }
+
     fn value(&mut self, raw: &RawValue, position: &dyn Fn() -> String) {
         if !raw.get().starts_with('{') {
             self.reject(position(), RejectReason::NotAnObject, raw.get().as_bytes());
@@ -398,7 +464,8 @@ impl Context<'_, '_> {
         if let Some(records) = &record.records {
             let outer = position();
             let single = outer == "line 1";
-            for (i, inner) in records.iter().enumerate() {
+            self.too_many(records.skipped, &outer);
+            for (i, inner) in records.kept.iter().enumerate() {
                 let at = || {
                     if single {
                         format!("record {i}")

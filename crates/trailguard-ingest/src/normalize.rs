@@ -60,7 +60,7 @@ pub(crate) struct RawRecord<'a> {
     http: Option<RawHttp<'a>>,
     /// An S3 delivery object: the records are inside.
     #[serde(rename = "Records", borrow)]
-    pub(crate) records: Option<Vec<&'a RawValue>>,
+    pub(crate) records: Option<crate::decode::Records<'a>>,
     /// An EventBridge / CloudTrail Lake envelope: the record is inside.
     #[serde(borrow)]
     pub(crate) detail: Option<&'a RawValue>,

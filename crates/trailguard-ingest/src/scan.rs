@@ -58,6 +58,14 @@ pub(crate) fn scan_array(text: &[u8], from: usize) -> Scan {
         }
     };
     while i < text.len() {
+        if scan.records.len() + scan.garbage.len() >= crate::decode::MAX_RECORDS {
+            // A document of millions of tiny pieces: the rest goes as one,
+            // so memory follows the text, not the count of its pieces.
+            flush(&mut scan, &mut garbage_start, i);
+            scan.garbage.push(i..text.len());
+            scan.end = text.len();
+            return scan;
+        }
         match text[i] {
             b'{' => {
                 flush(&mut scan, &mut garbage_start, i);

@@ -38,6 +38,14 @@ pub enum RejectReason {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A document holds more records than one document may: those past the
+    /// limit are skipped, counted in this one rejection.
+    TooManyRecords {
+        /// Records skipped.
+        skipped: usize,
+        /// The most records read from one document.
+        limit: usize,
+    },
     /// The event time is further ahead of the wall clock than allowed.
     FutureEventTime {
         /// The event time as written.
@@ -79,6 +87,7 @@ impl RejectReason {
             RejectReason::DocumentTooLarge { .. } => "document-too-large",
             RejectReason::LineTooLong { .. } => "line-too-long",
             RejectReason::InputTooLarge { .. } => "input-too-large",
+            RejectReason::TooManyRecords { .. } => "too-many-records",
             RejectReason::FutureEventTime { .. } => "future-event-time",
             RejectReason::AheadOfStream { .. } => "ahead-of-stream",
         }
@@ -108,6 +117,10 @@ impl fmt::Display for RejectReason {
                 f,
                 "the input is larger than the limit of {} after decompression; the rest of it is not read (raise [input] max_input_mib)",
                 size(*limit)
+            ),
+            RejectReason::TooManyRecords { skipped, limit } => write!(
+                f,
+                "the document holds more than {limit} records; the {skipped} after them are skipped (a CloudTrail delivery holds a few thousand: split the document)"
             ),
             RejectReason::FutureEventTime { time, limit_ms } => write!(
                 f,
@@ -213,9 +226,16 @@ pub struct IngestStats {
     #[serde(skip)]
     pub keep_fragments: bool,
     /// Rejections with their fragments, for the caller to write out and
-    /// drain (only with `keep_fragments`).
+    /// drain (only with `keep_fragments`; at most about
+    /// [`IngestStats::DEAD_LETTER_BUDGET`] bytes of them at a time).
     #[serde(skip)]
     pub dead_letters: Vec<Rejection>,
+    /// Rejections not kept for the dead letter because the ones waiting to
+    /// be written filled its budget (a piece of millions of bad records).
+    pub dead_letters_dropped: u64,
+    /// Bytes held in `dead_letters`, roughly.
+    #[serde(skip)]
+    pub(crate) dead_letter_bytes: usize,
     /// Documents that were not valid JSON as a whole and whose records were
     /// read one by one.
     pub repaired_documents: u64,
@@ -228,6 +248,16 @@ impl IngestStats {
     /// How many rejections are kept for the report; all are counted.
     pub const KEEP_REJECTIONS: usize = 1000;
 
+    /// Bytes of rejections (fragments and locations) held for the dead
+    /// letter between two drains; past it they are counted only.
+    pub const DEAD_LETTER_BUDGET: usize = 8 << 20;
+
+    /// The dead-letter rejections waiting, taken (the budget is freed).
+    pub fn take_dead_letters(&mut self) -> Vec<Rejection> {
+        self.dead_letter_bytes = 0;
+        std::mem::take(&mut self.dead_letters)
+    }
+
     /// Counts a rejection of `fragment`.
     pub fn reject(&mut self, mut rejection: Rejection, fragment: &[u8]) {
         self.records_read += 1;
@@ -237,9 +267,15 @@ impl IngestStats {
             .or_default() += 1;
         if self.keep_fragments {
             let cut = &fragment[..fragment.len().min(Rejection::MAX_FRAGMENT)];
-            let mut kept = rejection.clone();
-            kept.fragment = Some(String::from_utf8_lossy(cut).into_owned());
-            self.dead_letters.push(kept);
+            let cost = cut.len() + rejection.file.len() + rejection.position.len() + 128;
+            if self.dead_letter_bytes + cost <= Self::DEAD_LETTER_BUDGET {
+                self.dead_letter_bytes += cost;
+                let mut kept = rejection.clone();
+                kept.fragment = Some(String::from_utf8_lossy(cut).into_owned());
+                self.dead_letters.push(kept);
+            } else {
+                self.dead_letters_dropped += 1;
+            }
         }
         rejection.fragment = None;
         if self.rejections.len() < Self::KEEP_REJECTIONS {
@@ -274,6 +310,8 @@ impl IngestStats {
         let room = Self::KEEP_REJECTIONS.saturating_sub(self.repairs.len());
         self.repairs.extend(other.repairs.into_iter().take(room));
         self.dead_letters.extend(other.dead_letters);
+        self.dead_letter_bytes += other.dead_letter_bytes;
+        self.dead_letters_dropped += other.dead_letters_dropped;
     }
 
     /// Notes a document whose records were recovered one by one.
