@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture_mmdb, keygen, modules_dir, root, sign, stderr, trailguard};
+use common::{first_half_into, fixture_mmdb, keygen, modules_dir, root, sign, stderr, trailguard};
 use trailguard_gen::{StolenCiCredentials, write_deliveries};
 
 const RULE_A: &str = "rule-sensitive-untrusted-asn.wasm";
@@ -114,16 +114,7 @@ fn hot_reload_is_verified_like_a_load_and_keeps_each_file_to_its_rule() {
 
     // Half the deliveries, then the attack, then the rest.
     let live = d.join("live");
-    std::fs::create_dir(&live).expect("mkdir");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
-        .expect("dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    let (first, second) = files.split_at(files.len() / 2);
-    for f in first {
-        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
-    }
+    let second = first_half_into(&all, &live);
     let state = d.join("state");
     let output = d.join("out.ndjson");
     let child = trailguard(d)
@@ -159,7 +150,7 @@ fn hot_reload_is_verified_like_a_load_and_keeps_each_file_to_its_rule() {
     std::fs::copy(spare.join(RULE_B), d.join("y.tmp")).expect("copy");
     std::fs::rename(d.join("y.tmp"), &root_activity).expect("replace");
     std::thread::sleep(Duration::from_millis(1000));
-    for f in second {
+    for f in &second {
         std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
     }
     std::thread::sleep(Duration::from_millis(1000));

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{fixture_mmdb, modules_dir, stderr, trailguard};
+use common::{first_half_into, fixture_mmdb, modules_dir, stderr, trailguard};
 use trailguard_gen::{HOUR_MS, StolenCiCredentials, write_deliveries};
 
 /// Three attacks on three roles over two weeks, in 100-record deliveries.
@@ -304,16 +304,7 @@ fn hot_reload_under_load_carries_state_and_loses_nothing() {
     }
     // Half the deliveries now, the rest while the rule is being replaced.
     let live = d.join("live");
-    std::fs::create_dir(&live).expect("mkdir");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&all)
-        .expect("dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    let (first, second) = files.split_at(files.len() / 2);
-    for f in first {
-        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
-    }
+    let second = first_half_into(&all, &live);
     let state = d.join("state");
     let output = d.join("out.ndjson");
     let child = follow(d, &rules, &live, &state, &output);
@@ -331,7 +322,7 @@ fn hot_reload_under_load_carries_state_and_loses_nothing() {
     let tmp = rules.join("new.tmp");
     std::fs::write(&tmp, bytes).expect("write");
     std::fs::rename(&tmp, &rule_a).expect("replace");
-    for f in second {
+    for f in &second {
         std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
     }
     // Wait until the new files are in a checkpoint's output, then stop.

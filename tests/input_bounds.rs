@@ -120,15 +120,35 @@ fn run_with(dir: &Path, inputs: &[&Path], stdin: Option<&Path>, extra: &[&str]) 
     }
 }
 
-#[test]
-fn bombs_are_rejected_in_bounded_memory_and_the_rest_is_read() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input");
+/// The stolen-credentials scenario as deliveries in `dir/input`, and rule
+/// A's run on it alone.
+fn scenario(dir: &Path) -> (std::path::PathBuf, Outcome) {
+    let input = dir.join("input");
     std::fs::create_dir(&input).expect("mkdir");
     write_deliveries(&input, &StolenCiCredentials::default().calls(), 40)
         .expect("write deliveries");
-    let clean = run(dir.path(), &[&input], None);
+    let clean = run(dir, &[&input], None);
     assert_eq!(clean.code, Some(0), "{}", clean.summary);
+    (input, clean)
+}
+
+/// The run's own peak RSS (from its `--stats`) stayed under the bound.
+fn assert_peak_rss_bounded(outcome: &Outcome) {
+    let peak = outcome.stats["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak RSS measured (Linux)");
+    assert!(
+        peak < PEAK_RSS_LIMIT,
+        "peak RSS {} MiB over {} MiB",
+        peak >> 20,
+        PEAK_RSS_LIMIT >> 20
+    );
+}
+
+#[test]
+fn bombs_are_rejected_in_bounded_memory_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, clean) = scenario(dir.path());
     assert_eq!(clean.alerts.lines().count(), 1, "{}", clean.summary);
 
     let [document, array, stdin] = bombs(dir.path());
@@ -169,15 +189,7 @@ fn bombs_are_rejected_in_bounded_memory_and_the_rest_is_read() {
         attacked.stats["rejected_by_reason"],
         serde_json::json!({"document-too-large": 1, "line-too-long": 2})
     );
-    let peak = attacked.stats["peak_rss_bytes"]
-        .as_u64()
-        .expect("peak RSS measured (Linux)");
-    assert!(
-        peak < PEAK_RSS_LIMIT,
-        "peak RSS {} MiB over {} MiB",
-        peak >> 20,
-        PEAK_RSS_LIMIT >> 20
-    );
+    assert_peak_rss_bounded(&attacked);
 }
 
 /// A gzip file of `head`, then `item` repeated to about `bytes`, then `tail`.
@@ -202,12 +214,7 @@ fn repeated(path: &Path, head: &str, item: &str, bytes: usize, tail: &str) {
 #[test]
 fn documents_of_millions_of_tiny_records_are_read_in_bounded_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let input = dir.path().join("input");
-    std::fs::create_dir(&input).expect("mkdir");
-    write_deliveries(&input, &StolenCiCredentials::default().calls(), 40)
-        .expect("write deliveries");
-    let clean = run(dir.path(), &[&input], None);
-    assert_eq!(clean.code, Some(0), "{}", clean.summary);
+    let (input, clean) = scenario(dir.path());
 
     let array = dir.path().join("ones.json.gz");
     repeated(&array, "[", "1,", 60 * MIB, "1]");
@@ -247,13 +254,5 @@ fn documents_of_millions_of_tiny_records_are_read_in_bounded_memory() {
     );
     // What the dead letter did keep is written.
     assert!(std::fs::metadata(&dead).expect("dead letter").len() > 0);
-    let peak = attacked.stats["peak_rss_bytes"]
-        .as_u64()
-        .expect("peak RSS measured (Linux)");
-    assert!(
-        peak < PEAK_RSS_LIMIT,
-        "peak RSS {} MiB over {} MiB",
-        peak >> 20,
-        PEAK_RSS_LIMIT >> 20
-    );
+    assert_peak_rss_bounded(&attacked);
 }

@@ -126,3 +126,20 @@ pub fn sign(dir: &Path, key: &str, file: &Path) {
         .expect("runs");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// The deliveries of `all`, in name order, split in two: the first half is
+/// copied into `live` now; returns the second half, to copy in later (a
+/// follow-mode run that sees its input arrive in two steps).
+pub fn first_half_into(all: &Path, live: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(live).expect("mkdir");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(all)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let second = files.split_off(files.len() / 2);
+    for f in &files {
+        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
+    }
+    second
+}
