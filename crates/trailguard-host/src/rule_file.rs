@@ -176,6 +176,12 @@ mod tests {
             // No writer: a blocking open would hang here.
             let e = RuleFile::read(&fifo, 1 << 20).expect_err("a FIFO");
             assert!(e.to_string().contains("a FIFO"), "{e}");
+            // Another spelling: a rule name linking to a device that never
+            // ends.
+            let device = dir.path().join("zero.wasm");
+            std::os::unix::fs::symlink("/dev/zero", &device).expect("symlink");
+            let e = RuleFile::read(&device, 1 << 20).expect_err("a device");
+            assert!(e.to_string().contains("a device"), "{e}");
         }
     }
 }
