@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use record_probe::RecordProbe;
 use rule_root_activity::RootActivity;
 use rule_sensitive_untrusted_asn::SensitiveUntrustedAsn;
 use rule_unusual_asn::UnusualAsn;
@@ -16,14 +17,26 @@ use trailguard_host::{
     Detector, Engine, EngineOptions, NativeRule, Pipeline, Runtime, RuntimeOptions,
 };
 use trailguard_ingest::{
-    IngestStats, NormalizedEvent, Normalizer, ReadOptions, Resume, Source, decode_bytes,
-    parse_only, read_sources,
+    IngestStats, NormalizedEvent, Normalizer, ReadOptions, RecordPaths, Resume, Source,
+    decode_bytes, parse_only, read_sources,
 };
 
-use crate::cli::{BenchArgs, open_asn_db};
+use crate::cli::{BenchArgs, beside_binary, open_asn_db};
 use crate::rules::rule_files;
 
 const LATENESS_MS: i64 = 15 * 60_000;
+
+/// What the record probe reads on every event: an object, a string and a
+/// boolean of each generated record.
+const PROBE_PATHS: [&str; 3] = [
+    "userIdentity.sessionContext.attributes",
+    "requestID",
+    "readOnly",
+];
+
+fn probe_config() -> String {
+    json!({ "fields": PROBE_PATHS }).to_string()
+}
 
 /// The median of some measurements (0 if there are none).
 fn median(times: impl IntoIterator<Item = f64>) -> f64 {
@@ -51,6 +64,9 @@ fn native(id: &str) -> Option<Box<dyn Detector>> {
         }
         "aws-unusual-asn" => Box::new(NativeRule::<UnusualAsn>::new("").ok()?),
         "aws-root-activity" => Box::new(NativeRule::<RootActivity>::new("").ok()?),
+        "aws-s3-bucket-made-public" => {
+            Box::new(NativeRule::<rule_s3_public_bucket::S3PublicBucket>::new("").ok()?)
+        }
         _ => return None,
     };
     Some(rule)
@@ -153,6 +169,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     std::fs::write(&file, &text).with_context(|| format!("cannot write {}", file.display()))?;
 
     let rounds = args.rounds as usize;
+    let runtime = Runtime::new(RuntimeOptions::default())?;
+    let rules = rule_files(&args.rules.rules)?;
+    // What `run` extracts for these rules.
+    let mut requests = Vec::new();
+    for path in &rules {
+        let rule = runtime.instantiate(&runtime.compile_rule(path)?, |_| String::new())?;
+        requests.push((rule.record_paths().to_vec(), rule.event_test()));
+    }
+    let normalizer = normalizer.with_paths(RecordPaths::from_requests(requests));
 
     // Parse only: the floor of reading CloudTrail JSON.
     let mut parsed = 0;
@@ -179,8 +204,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     }));
     let decode = rate(events.len(), decode_seconds);
 
-    let runtime = Runtime::new(RuntimeOptions::default())?;
-    let rules = rule_files(&args.rules.rules)?;
     let mut per_rule = serde_json::Map::new();
     let mut component_vs_native = serde_json::Map::new();
     for path in &rules {
@@ -209,6 +232,16 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         per_rule.insert(id, entry);
     }
 
+    let probe = args
+        .probe
+        .clone()
+        .or_else(|| beside_binary("bench-components/record-probe.wasm"))
+        .filter(|p| p.is_file());
+    let record_fields = match &probe {
+        Some(probe) => Some(record_fields(probe, &runtime, &normalizer, &text, rounds)?),
+        None => None,
+    };
+
     let (mut singles, mut alls) = (Vec::new(), Vec::new());
     let (mut n1, mut n2) = (0, 0);
     for _ in 0..rounds {
@@ -234,6 +267,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
             "rules": per_rule,
             "pipeline_single_thread": single,
             "pipeline_all_cores": all_cores,
+            "record_fields": record_fields,
         },
         "ratios": {
             "component_vs_native": component_vs_native,
@@ -280,9 +314,122 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         "pipeline, all rules, all cores",
         &report["stages"]["pipeline_all_cores"],
     );
+    let probe = &report["stages"]["record_fields"];
+    if !probe.is_null() {
+        let label = format!("{} record paths", PROBE_PATHS.len());
+        row(
+            &format!("parse + normalize + enrich + {label} (1 thread)"),
+            &probe["parse_normalize_enrich"],
+        );
+        row(
+            &format!("rule record-probe ({label}) native"),
+            &probe["native"],
+        );
+        row(
+            &format!("rule record-probe ({label}) component"),
+            &probe["component"],
+        );
+        row(
+            &format!("pipeline + record-probe ({label}), all cores"),
+            &probe["pipeline_all_cores"],
+        );
+        println!("record fields: {}", probe["ratios"]);
+    }
     println!("ratios: {}", report["ratios"]);
     if let Some(peak) = report["peak_rss_bytes"].as_u64() {
         println!("peak memory: {:.1} MiB", peak as f64 / 1048576.0);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What reading raw-record fields costs: the record probe reading
+/// [`PROBE_PATHS`] on every event (no filter), natively and as a component,
+/// the decoding that extracts them, and the whole pipeline with the probe
+/// beside the other rules against the parse-only floor.
+fn record_fields(
+    probe: &Path,
+    runtime: &Runtime,
+    normalizer: &Normalizer<'_>,
+    text: &[u8],
+    rounds: usize,
+) -> Result<Value> {
+    let compiled = runtime.compile_rule(probe)?;
+    let normalizer = normalizer
+        .clone()
+        .with_paths(RecordPaths::new(PROBE_PATHS.map(String::from)));
+    let mut events = Vec::new();
+    let decode_seconds = median((0..rounds).map(|_| {
+        events = Vec::new();
+        let started = Instant::now();
+        decode_bytes(
+            "bench",
+            text,
+            &normalizer,
+            &mut IngestStats::default(),
+            &mut |e| events.push(e),
+        );
+        started.elapsed().as_secs_f64()
+    }));
+    let (mut wasm, mut natives, mut parses, mut pipelines) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let file = std::env::temp_dir().join(format!(
+        "trailguard-bench-probe-{}.ndjson",
+        std::process::id()
+    ));
+    std::fs::write(&file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    let mut n = 0;
+    for _ in 0..rounds {
+        let component = runtime.instantiate(&compiled, |_| probe_config())?;
+        wasm.push(through(vec![Box::new(component)], &events));
+        let native = NativeRule::<RecordProbe>::new(&probe_config())?;
+        natives.push(through(vec![Box::new(native)], &events));
+        let started = Instant::now();
+        parse_only(text);
+        parses.push(started.elapsed().as_secs_f64());
+        // `run` with the probe: its paths extracted while decoding on all
+        // cores (the engine's union), the probe fed on the rules thread.
+        let mut options = EngineOptions::default();
+        options.allowed_lateness_ms = LATENESS_MS;
+        options
+            .rule_configs
+            .insert(record_probe::RULE_ID.into(), probe_config());
+        let mut engine = Engine::new(runtime, std::slice::from_ref(&compiled), options)?;
+        let reading = normalizer.clone().with_paths(engine.record_paths().clone());
+        let started = Instant::now();
+        read_sources(
+            &[Source::File(file.clone())],
+            &reading,
+            &ReadOptions::default(),
+            &Resume::default(),
+            IngestStats::default(),
+            &mut |_, batch, _| {
+                for e in batch {
+                    engine.push(e);
+                }
+                engine.flush();
+                true
+            },
+        );
+        engine.finish();
+        n = engine.events() as usize;
+        pipelines.push(started.elapsed().as_secs_f64());
+    }
+    let _ = std::fs::remove_file(&file);
+    let (wasm, native, parse, pipeline) = (
+        median(wasm),
+        median(natives),
+        median(parses),
+        median(pipelines),
+    );
+    Ok(json!({
+        "paths": PROBE_PATHS,
+        "parse_normalize_enrich": rate(events.len(), decode_seconds),
+        "native": rate(events.len(), native),
+        "component": rate(events.len(), wasm),
+        "pipeline_all_cores": rate(n, pipeline),
+        "ratios": {
+            "component_vs_native": wasm / native.max(1e-9),
+            "pipeline_vs_parse": parse / pipeline.max(1e-9),
+        },
+    }))
 }

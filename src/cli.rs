@@ -284,6 +284,12 @@ pub struct BenchArgs {
     /// ASN database (default as for `run`).
     #[arg(long, value_name = "FILE", env = "TRAILGUARD_ASN_DB")]
     pub asn_db: Option<PathBuf>,
+    /// The record probe component, which measures reading raw-record
+    /// fields (default: `bench-components/record-probe.wasm` beside the
+    /// binary's directory, where `cargo xtask build` puts it; skipped if
+    /// absent).
+    #[arg(long, value_name = "FILE")]
+    pub probe: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -73,7 +73,9 @@ pub fn publish(args: PublishArgs) -> Result<ExitCode> {
         args.insecure_kafka,
     )?;
     let asn = open_asn_db(args.asn_db)?;
-    let normalizer = Normalizer::new(Some(&asn));
+    // Events carry their whole record: workers extract whatever paths
+    // their rules read.
+    let normalizer = Normalizer::new(Some(&asn)).keep_original(true);
     let sources = expand_inputs(&args.inputs)?;
     let mut options = PublishOptions::new(&args.brokers, &args.topic, auth);
     options.create_partitions = args.partitions;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{ComponentReport, Detector, Runtime, RuntimeOptions};
+use trailguard_rule_sdk::{Comparison, Target};
 
 use crate::cli::{InspectArgs, ListArgs, beside_binary};
 
@@ -127,8 +128,11 @@ fn report_json(r: &ComponentReport) -> serde_json::Value {
             "description": i.description,
         })),
         "config_defaults": config,
+        "fields": r.fields,
         "filters": r.filters.iter().map(|f| serde_json::json!({
-            "field": format!("{:?}", f.field),
+            "field": target_name(&f.target),
+            "comparison": comparison_name(f.comparison),
+            "ignore_case": f.ignore_case,
             "any_of": f.any_of,
         })).collect::<Vec<_>>(),
     })
@@ -172,7 +176,23 @@ fn print_report(r: &ComponentReport) {
                 println!("events:    all");
             }
             for f in &r.filters {
-                println!("events:    {:?} one of {}", f.field, f.any_of.join(", "));
+                println!(
+                    "events:    {} {} one of {}{}",
+                    crate::style::printable(&target_name(&f.target)),
+                    comparison_name(f.comparison),
+                    crate::style::printable(&f.any_of.join(", ")),
+                    if f.ignore_case {
+                        " (ignoring case)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if !r.fields.is_empty() {
+                println!(
+                    "reads:     {}",
+                    crate::style::printable(&r.fields.join(", "))
+                );
             }
             if let Ok(serde_json::Value::Object(keys)) = serde_json::from_str(&i.default_config) {
                 println!("configuration keys (defaults):");
@@ -214,4 +234,19 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A filter's field as rule authors write it: an ECS name or a record path.
+fn target_name(target: &Target) -> String {
+    match target {
+        Target::Field(field) => field.ecs_name().to_owned(),
+        Target::Path(path) => path.clone(),
+    }
+}
+
+fn comparison_name(comparison: Comparison) -> &'static str {
+    match comparison {
+        Comparison::Equals => "equals",
+        Comparison::Prefix => "starts with",
+    }
 }

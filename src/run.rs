@@ -190,6 +190,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut checkpointed_at = (engine.events(), Instant::now());
     let mut ingest = base_stats;
     loop {
+        // Every record path the rules read, extracted once per event (a
+        // reload may have changed them).
+        let normalizer = normalizer.clone().with_paths(engine.record_paths().clone());
         let sources = expand_inputs(&args.inputs)?;
         let progress = Progress::new(sources.len() as u64);
         let skip = resume.clone();

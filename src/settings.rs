@@ -87,6 +87,7 @@ impl RunSettings {
             max_snapshot_bytes: self
                 .max_snapshot_mib
                 .map_or(d.max_snapshot_bytes, |m| m << 20),
+            max_batch_text_bytes: d.max_batch_text_bytes,
             max_component_bytes: self
                 .max_component_mib
                 .map_or(d.max_component_bytes, |m| m << 20),

@@ -792,3 +792,100 @@ fn forged_checkpoints_are_refused_and_every_message_is_processed() {
         );
     }
 }
+
+/// Records whose raw fields a rule reads: nested values, a boolean, a
+/// number, an array, a null, an object.
+const RAW_RECORDS: &str = concat!(
+    r#"{"eventTime":"2026-04-22T09:00:00Z","eventID":"raw-1","eventName":"PutBucketAcl","eventSource":"s3.amazonaws.com","sourceIPAddress":"73.162.41.17","userIdentity":{"type":"AssumedRole","sessionContext":{"sessionIssuer":{"type":"Role","userName":"ci"}}},"requestParameters":{"bucketName":"b","x-amz-acl":["public-read"],"n":12.50,"on":false,"none":null},"additionalEventData":{"MFAUsed":"No"}}"#,
+    "\n",
+    r#"{"eventTime":"2026-04-22T09:00:01Z","eventID":"raw-2","eventName":"GetObject","eventSource":"s3.amazonaws.com","sourceIPAddress":"3.80.17.4","userIdentity":{"type":"IAMUser","userName":"alice"},"requestParameters":{"bucketName":"c","key":"k"},"responseElements":null}"#,
+    "\n",
+);
+
+#[test]
+fn a_worker_gives_a_rule_the_record_fields_a_file_run_gives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let broker = Broker::start(d);
+    let input = d.join("raw.ndjson");
+    std::fs::write(&input, RAW_RECORDS).expect("write");
+    let probe = common::root().join("target/bench-components/record-probe.wasm");
+    assert!(probe.is_file(), "run `cargo xtask build`");
+    let config = d.join("probe.toml");
+    std::fs::write(
+        &config,
+        "[rules.record-probe]\nalert = true\nfields = [\"requestParameters\", \"requestParameters.x-amz-acl\", \"requestParameters.n\", \"requestParameters.on\", \"requestParameters.none\", \"responseElements\", \"additionalEventData.MFAUsed\", \"userIdentity.sessionContext.sessionIssuer.userName\", \"errorCode\"]\n",
+    )
+    .expect("config");
+    let file_run = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(&probe)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .arg("--config")
+        .arg(&config)
+        .arg(&input)
+        .output()
+        .expect("runs");
+    assert!(file_run.status.success(), "{}", stderr(&file_run));
+    let by_id = |text: &str| -> BTreeMap<String, serde_json::Value> {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("alert"))
+            .map(|a| {
+                (
+                    a["event.id"].as_str().unwrap_or_default().to_owned(),
+                    a["probe.values"].clone(),
+                )
+            })
+            .collect()
+    };
+    let expected = by_id(&String::from_utf8_lossy(&file_run.stdout));
+    assert_eq!(expected.len(), 2);
+    assert_eq!(expected["raw-1"][2], serde_json::json!(["number", "12.50"]));
+
+    let published = trailguard(d)
+        .args(["publish", "--brokers", &broker.address, "--topic", "raw"])
+        .args(["--partitions", "2", "--asn-db"])
+        .arg(fixture_mmdb())
+        .arg(&input)
+        .output()
+        .expect("publish runs");
+    assert!(published.status.success(), "{}", stderr(&published));
+    let output = d.join("worker.ndjson");
+    let mut worker = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(&probe)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "--kafka-brokers",
+            &broker.address,
+            "--topic",
+            "raw",
+            "--group",
+            "g",
+        ])
+        .arg("-o")
+        .arg(&output)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("worker.log")).expect("log"))
+        .spawn()
+        .expect("worker starts");
+    let start = Instant::now();
+    let got = loop {
+        let got = by_id(&std::fs::read_to_string(&output).unwrap_or_default());
+        if got.len() >= expected.len() || start.elapsed() > Duration::from_secs(60) {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    stop(std::slice::from_mut(&mut worker));
+    assert_eq!(
+        got,
+        expected,
+        "the worker's alerts (left) differ from the file run's; worker log: {}",
+        std::fs::read_to_string(d.join("worker.log")).unwrap_or_default()
+    );
+}

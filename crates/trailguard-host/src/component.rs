@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use trailguard_ingest::NormalizedEvent;
-use trailguard_rule_sdk::{Alert, EventFilter, Field, RuleInfo, Severity};
+use trailguard_rule_sdk::{Alert, Comparison, EventFilter, Field, RuleInfo, Severity, Target};
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 
@@ -16,6 +16,7 @@ use crate::bindings::Detector as DetectorWorld;
 use crate::bindings::exports::trailguard::detector::rule as wit;
 use crate::filter::Filters;
 use crate::info::printable;
+use crate::record::RecordMap;
 use crate::{BatchEncoder, CompiledRule, Detector, HostError, Limits, Provenance, Runtime};
 
 /// Per-store data: the memory limiter.
@@ -67,6 +68,7 @@ pub struct ComponentRule {
     provenance: Provenance,
     /// What the host adds to each alert, counted against the per-call limit.
     alert_overhead: usize,
+    record: RecordMap,
     filters: Filters,
     live: Instance,
     encoder: BatchEncoder,
@@ -98,25 +100,41 @@ fn from_wit(info: wit::RuleInfo) -> RuleInfo {
     }
 }
 
-fn from_wit_filter(filter: wit::EventFilter) -> EventFilter {
-    use wit::StringField as F;
-    let field = match filter.field {
-        F::EventId => Field::EventId,
-        F::EventAction => Field::EventAction,
-        F::EventProvider => Field::EventProvider,
-        F::CloudRegion => Field::CloudRegion,
-        F::CloudAccountId => Field::CloudAccountId,
-        F::UserName => Field::UserName,
-        F::IdentityType => Field::IdentityType,
-        F::IdentityArn => Field::IdentityArn,
-        F::SourceAddress => Field::SourceAddress,
-        F::SourceIp => Field::SourceIp,
-        F::SourceAsOrganization => Field::SourceAsOrganization,
-        F::UserAgent => Field::UserAgent,
-        F::ErrorCode => Field::ErrorCode,
-        F::UserChangesName => Field::UserChangesName,
+/// The [`Field`] of each of the contract's `string-field` cases (the same
+/// names, generated from the one list of fields).
+macro_rules! from_wit_field {
+    ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+        fn from_wit_field(field: wit::StringField) -> Field {
+            match field {
+                $(wit::StringField::$variant => Field::$variant,)*
+            }
+        }
     };
-    EventFilter::new(field, filter.any_of)
+}
+trailguard_rule_sdk::for_each_string_field!(from_wit_field);
+
+/// A declared filter; one on a record path names it by its index in
+/// `paths` (an index past them is refused with the rule's other checks).
+fn from_wit_filter(filter: wit::EventFilter, paths: &[String]) -> EventFilter {
+    let target = match filter.field {
+        wit::FieldRef::Standard(field) => Target::Field(from_wit_field(field)),
+        wit::FieldRef::Path(k) => Target::Path(
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| paths.get(k))
+                .cloned()
+                .unwrap_or_else(|| format!("(undeclared path #{k})")),
+        ),
+    };
+    EventFilter {
+        target,
+        comparison: match filter.comparison {
+            wit::Comparison::Equals => Comparison::Equals,
+            wit::Comparison::Prefix => Comparison::Prefix,
+        },
+        ignore_case: filter.ignore_case,
+        any_of: filter.any_of,
+    }
 }
 
 /// The innermost frame of the rule's own code in a trap's backtrace
@@ -229,6 +247,19 @@ impl ComponentRule {
         if let Some(ticks) = deadline_ticks {
             store.set_epoch_deadline(ticks);
         }
+        let paths = bindings
+            .trailguard_detector_rule()
+            .detector()
+            .call_fields(&mut store, detector)
+            .map_err(|e| HostError::Rule {
+                rule: info.id.clone(),
+                call: "fields",
+                message: describe(&e, &limits),
+            })?;
+        let record = RecordMap::checked(&info.id, paths)?;
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
         let declared = bindings
             .trailguard_detector_rule()
             .detector()
@@ -240,7 +271,11 @@ impl ComponentRule {
             })?;
         let filters = Filters::checked(
             &info.id,
-            declared.into_iter().map(from_wit_filter).collect(),
+            declared
+                .into_iter()
+                .map(|f| from_wit_filter(f, record.declared()))
+                .collect(),
+            &record,
         )?;
         let provenance = rule.provenance();
         let alert_overhead = AlertMaker::new(&info, &provenance).overhead();
@@ -254,6 +289,7 @@ impl ComponentRule {
             info,
             provenance,
             alert_overhead,
+            record,
             filters,
             live: Instance {
                 store,
@@ -320,7 +356,7 @@ impl ComponentRule {
     }
 
     /// The events the detector wants (see `Rule::filters`); empty: all.
-    pub fn filters(&self) -> &[EventFilter] {
+    pub fn filters(&self) -> Vec<EventFilter> {
         self.filters.list()
     }
 
@@ -396,34 +432,53 @@ impl Detector for ComponentRule {
         self.provenance.clone()
     }
 
+    fn record_paths(&self) -> &[String] {
+        self.record.declared()
+    }
+
+    fn event_test(&self) -> Option<trailguard_ingest::EventTest> {
+        self.filters.standard_test()
+    }
+
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
-        self.arm();
-        let encoded = if self.filters.is_empty() {
-            self.encoder.encode(events)
-        } else {
-            let filters = &self.filters;
-            self.encoder
-                .encode(events.iter().filter(|e| filters.pass(e)))
-        };
-        let Some(batch) = encoded else {
-            return Err(self.failed(
-                "process",
-                "batch text exceeds 4 GiB; use smaller batches".into(),
-            ));
-        };
-        if batch.timestamps.is_empty() {
-            // No event passes the rule's filters: nothing to send.
-            return Ok(Vec::new());
+        if let Some(first) = events.first() {
+            self.record.refresh(first.record.paths());
         }
-        let live = &mut self.live;
-        let result = live
-            .bindings
-            .trailguard_detector_rule()
-            .detector()
-            .call_process(&mut live.store, live.detector, batch);
-        match result {
-            Ok(alerts) => self.checked("process", alerts),
-            Err(e) => Err(self.failed("process", describe(&e, &self.limits))),
+        let passing: Vec<&NormalizedEvent> = if self.filters.is_empty() {
+            events.iter().collect()
+        } else {
+            let (filters, record) = (&self.filters, &self.record);
+            events.iter().filter(|e| filters.pass(e, record)).collect()
+        };
+        let mut passing = passing.into_iter();
+        let mut alerts = Vec::new();
+        // Usually one call; more when the record fields the rule reads
+        // make the batch's text larger than the limit for one call.
+        loop {
+            self.arm();
+            let Ok(batch) =
+                self.encoder
+                    .encode(&mut passing, &self.record, self.limits.max_batch_text_bytes)
+            else {
+                return Err(self.failed(
+                    "process",
+                    "batch text exceeds 4 GiB; use smaller batches".into(),
+                ));
+            };
+            if batch.timestamps.is_empty() {
+                // No (more) event passes the rule's filters: nothing to send.
+                return Ok(alerts);
+            }
+            let live = &mut self.live;
+            let result = live
+                .bindings
+                .trailguard_detector_rule()
+                .detector()
+                .call_process(&mut live.store, live.detector, batch);
+            match result {
+                Ok(returned) => alerts.extend(self.checked("process", returned)?),
+                Err(e) => return Err(self.failed("process", describe(&e, &self.limits))),
+            }
         }
     }
 

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use trailguard_asn::AsnDb;
 use trailguard_format::{field, parse_time_ms};
-use trailguard_ingest::{Deduplicator, IngestStats, NormalizedEvent, Normalizer, decode_bytes};
+use trailguard_ingest::{
+    Deduplicator, IngestStats, NormalizedEvent, Normalizer, RecordPaths, decode_bytes,
+};
 
 use crate::{
     AlertDocument, CompiledRule, Detector, HostError, Pipeline, PipelineState, PipelineStats,
@@ -131,6 +133,7 @@ pub struct Engine {
     asn: Option<Arc<AsnDb>>,
     rule_configs: BTreeMap<String, String>,
     failed_at_load: Vec<LoadFailure>,
+    paths: RecordPaths,
 }
 
 impl std::fmt::Debug for Engine {
@@ -240,7 +243,12 @@ impl Engine {
                     .allowing_downgrade(options.allow_downgrade)
             })
             .collect();
+        let paths = shards
+            .first()
+            .map(Pipeline::record_paths)
+            .unwrap_or_default();
         Ok(Engine {
+            paths,
             guard: TimeGuard::new(options.time_guard),
             batches: (0..shards.len()).map(|_| Vec::new()).collect(),
             shards,
@@ -340,7 +348,7 @@ impl Engine {
         bytes: &[u8],
         stats: &mut IngestStats,
     ) -> Vec<AlertDocument> {
-        let normalizer = Normalizer::new(self.asn.as_deref());
+        let normalizer = Normalizer::new(self.asn.as_deref()).with_paths(self.paths.clone());
         let mut events = Vec::new();
         decode_bytes(name, bytes, &normalizer, stats, &mut |e| events.push(e));
         let mut alerts = Vec::new();
@@ -537,7 +545,7 @@ impl Engine {
         }
         self.duplicates = state.duplicates;
         self.guard
-            .load(state.time_guard)
+            .load(state.time_guard, &self.paths)
             .map_err(|message| HostError::Load {
                 path: PathBuf::new(),
                 message: format!("the saved state's time guard: {message}"),
@@ -579,7 +587,21 @@ impl Engine {
         for (shard, replacement) in self.shards.iter_mut().zip(prepared) {
             shard.commit_replacement(replacement);
         }
+        self.paths = self
+            .shards
+            .first()
+            .map(Pipeline::record_paths)
+            .unwrap_or_default();
         Ok(())
+    }
+
+    /// Every raw-record path the running rules read: give it to the
+    /// [`Normalizer`] that makes the events (`with_paths`), so each path is
+    /// extracted once per event for all rules. It changes when a reload
+    /// brings a rule that reads other paths; events made before carry the
+    /// old list, and rules find their paths in it by name.
+    pub fn record_paths(&self) -> &RecordPaths {
+        &self.paths
     }
 
     /// The running rules, in the order they are fed.

@@ -28,7 +28,7 @@
 //! state, held events included, is saved with the engine's.
 
 use serde::{Deserialize, Serialize};
-use trailguard_ingest::{NormalizedEvent, RejectReason, WallClock};
+use trailguard_ingest::{NormalizedEvent, RecordPaths, RejectReason, WallClock};
 use trailguard_rule_sdk::format_timestamp_ms;
 
 /// How the [`TimeGuard`] judges event times. Start from
@@ -275,11 +275,11 @@ impl TimeGuard {
         }
     }
 
-    /// Resumes from a saved state.
-    pub fn load(&mut self, state: TimeGuardState) -> Result<(), String> {
+    /// Resumes from a saved state; held events carry the values of `paths`.
+    pub fn load(&mut self, state: TimeGuardState, paths: &RecordPaths) -> Result<(), String> {
         let mut held = Vec::with_capacity(state.held.len());
         for saved in state.held {
-            let event = NormalizedEvent::from_ecs_json(saved.ecs.as_bytes())
+            let event = NormalizedEvent::from_ecs_json(saved.ecs.as_bytes(), paths)
                 .map_err(|e| format!("a held event does not read back: {e}"))?;
             held.push(Held {
                 event,
@@ -620,7 +620,10 @@ mod tests {
         let saved = postcard::to_allocvec(&first.save()).expect("serializes");
         let mut resumed = guard();
         resumed
-            .load(postcard::from_bytes(&saved).expect("deserializes"))
+            .load(
+                postcard::from_bytes(&saved).expect("deserializes"),
+                &RecordPaths::default(),
+            )
             .expect("loads");
         let rest = stream("b", APRIL + HOUR, 4);
         let (a, refused_a) = run(&mut first, &refs(&rest), true);

@@ -25,6 +25,8 @@ pub struct ComponentReport {
     pub contract: Option<String>,
     /// The rule's metadata, when the component loads.
     pub info: Option<RuleInfo>,
+    /// The raw-record paths it reads with its default configuration.
+    pub fields: Vec<String>,
     /// The events it wants with its default configuration (empty: all).
     pub filters: Vec<EventFilter>,
     /// Why the host refuses it, if it does.
@@ -45,6 +47,7 @@ impl Runtime {
             exports: Vec::new(),
             contract: None,
             info: None,
+            fields: Vec::new(),
             filters: Vec::new(),
             refused: None,
         };
@@ -74,7 +77,8 @@ impl Runtime {
         {
             Ok(rule) => {
                 report.info = Some(crate::Detector::info(&rule).clone());
-                report.filters = rule.filters().to_vec();
+                report.fields = crate::Detector::record_paths(&rule).to_vec();
+                report.filters = rule.filters();
             }
             Err(HostError::Refused { reason, .. }) => report.refused = Some(reason),
             Err(e) => report.refused = Some(e.to_string()),

@@ -39,6 +39,7 @@ pub mod info;
 mod inspect;
 mod native;
 mod pipeline;
+mod record;
 mod rule_file;
 mod runtime;
 mod suppress;
@@ -92,6 +93,18 @@ pub trait Detector: Send {
     /// Where it came from (a native rule: nowhere in particular).
     fn provenance(&self) -> Provenance {
         Provenance::default()
+    }
+
+    /// The paths into the raw record the rule declared (its `fields`).
+    fn record_paths(&self) -> &[String] {
+        &[]
+    }
+
+    /// Its filters on normalized fields, as one test (`None`: it wants
+    /// every event as far as they go): its record paths are extracted only
+    /// from events that pass.
+    fn event_test(&self) -> Option<trailguard_ingest::EventTest> {
+        None
     }
 
     /// Feeds a batch; returns the alerts the rule emits at once.

@@ -2,15 +2,17 @@
 //! benchmarks compare components against, and a fast path for tests.
 
 use trailguard_ingest::NormalizedEvent;
-use trailguard_rule_sdk::{Alert, Event, Rule, RuleInfo};
+use trailguard_rule_sdk::{Alert, Event, RecordFields, Rule, RuleInfo, Value, declared_paths};
 
 use crate::filter::Filters;
+use crate::record::RecordMap;
 use crate::{Detector, HostError};
 
 /// A [`Rule`] type run in-process.
 pub struct NativeRule<R> {
     rule: R,
     info: RuleInfo,
+    record: RecordMap,
     filters: Filters,
     config: String,
 }
@@ -31,10 +33,13 @@ impl<R: Rule> NativeRule<R> {
             rule: info.id.clone(),
             message,
         })?;
-        let filters = Filters::checked(&info.id, rule.filters())?;
+        let declared = rule.filters();
+        let record = RecordMap::checked(&info.id, declared_paths(rule.fields(), &declared))?;
+        let filters = Filters::checked(&info.id, declared, &record)?;
         Ok(NativeRule {
             rule,
             info,
+            record,
             filters,
             config: config.to_owned(),
         })
@@ -46,20 +51,46 @@ impl<R: Rule + Send> Detector for NativeRule<R> {
         &self.info
     }
 
+    fn record_paths(&self) -> &[String] {
+        self.record.declared()
+    }
+
+    fn event_test(&self) -> Option<trailguard_ingest::EventTest> {
+        self.filters.standard_test()
+    }
+
     fn process(&mut self, events: &[NormalizedEvent]) -> Result<Vec<Alert>, HostError> {
         // The same filtering as for a component, so both see the same events.
-        let views: Vec<Event<'_>> = if self.filters.is_empty() {
-            events.iter().map(NormalizedEvent::view).collect()
+        if let Some(first) = events.first() {
+            self.record.refresh(first.record.paths());
+        }
+        let (filters, record) = (&self.filters, &self.record);
+        let passing: Vec<&NormalizedEvent> = if filters.is_empty() {
+            events.iter().collect()
         } else {
-            events
-                .iter()
-                .filter(|e| self.filters.pass(e))
-                .map(NormalizedEvent::view)
-                .collect()
+            events.iter().filter(|e| filters.pass(e, record)).collect()
         };
-        if views.is_empty() {
+        if passing.is_empty() {
             return Ok(Vec::new());
         }
+        let n = record.declared().len();
+        let values: Vec<Option<Value<'_>>> = if n == 0 {
+            Vec::new()
+        } else {
+            passing
+                .iter()
+                .flat_map(|e| record.values(e).map(|v| v.and_then(|v| v.view())))
+                .collect()
+        };
+        let paths = record.declared();
+        let views: Vec<Event<'_>> = passing
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let own = values.get(i * n..(i + 1) * n).unwrap_or(&[]);
+                e.view_with(RecordFields::new(paths, own))
+            })
+            .collect();
         Ok(self.rule.process(&views))
     }
 

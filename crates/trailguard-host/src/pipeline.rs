@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use trailguard_ingest::NormalizedEvent;
+use trailguard_ingest::{NormalizedEvent, RecordPaths};
 use trailguard_rule_sdk::Alert;
 
 use crate::alert::AlertMaker;
@@ -378,6 +378,17 @@ impl Pipeline {
     /// The rules, in the order they are fed.
     pub fn rules(&self) -> Vec<&RuleInfo> {
         self.slots.iter().map(|s| s.detector.info()).collect()
+    }
+
+    /// Every raw-record path some rule reads, each once, and the events
+    /// each rule wants: what events must carry
+    /// ([`trailguard_ingest::Normalizer::with_paths`]).
+    pub fn record_paths(&self) -> RecordPaths {
+        RecordPaths::from_requests(
+            self.slots
+                .iter()
+                .map(|s| (s.detector.record_paths().to_vec(), s.detector.event_test())),
+        )
     }
 
     /// The counters so far.

@@ -41,6 +41,11 @@ pub struct Limits {
     pub max_alert_bytes_per_call: usize,
     /// Maximum size of a snapshot. Default 256 MiB.
     pub max_snapshot_bytes: usize,
+    /// Text (strings and record field values) one `process` call carries
+    /// at most: a batch over it is sent in several calls. Default 16 MiB
+    /// (a batch of the shipped rules is about 200 KiB; one event's record
+    /// fields are at most 64 paths of 64 KiB).
+    pub max_batch_text_bytes: usize,
     /// Maximum size of a component file. Default 32 MiB (shipped rules are
     /// under 400 KiB).
     pub max_component_bytes: u64,
@@ -59,6 +64,7 @@ impl Default for Limits {
             max_alerts_per_call: 10_000,
             max_alert_bytes_per_call: 16 << 20,
             max_snapshot_bytes: 256 << 20,
+            max_batch_text_bytes: 16 << 20,
             max_component_bytes: 32 << 20,
             max_compile_time: Duration::from_secs(60),
         }

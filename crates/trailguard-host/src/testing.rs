@@ -9,9 +9,9 @@
 
 use std::path::PathBuf;
 
-use trailguard_ingest::NormalizedEvent;
-use trailguard_rule_sdk::Rule;
+use trailguard_ingest::{NormalizedEvent, RecordPaths, RecordValues};
 use trailguard_rule_sdk::testing::TestEvent;
+use trailguard_rule_sdk::{Field, Rule};
 
 use crate::{AlertDocument, Detector, NativeRule, Pipeline, Runtime, RuntimeOptions};
 
@@ -41,23 +41,23 @@ pub fn built_component(crate_name: &str) -> PathBuf {
     }
 }
 
-/// The normalized event a [`TestEvent`] stands for.
+/// The normalized event a [`TestEvent`] stands for, with its record
+/// fields.
 pub fn normalized(e: &TestEvent) -> NormalizedEvent {
-    NormalizedEvent {
-        event_id: e.event_id.as_deref().map(Into::into),
-        event_action: e.event_action.as_deref().map(Into::into),
-        cloud_account_id: e.cloud_account_id.as_deref().map(Into::into),
-        user_name: e.user_name.as_deref().map(Into::into),
-        identity_type: e.identity_type.as_deref().map(Into::into),
-        source_address: e.source_ip.as_deref().map(Into::into),
-        source_ip: e.source_ip.as_deref().map(Into::into),
-        source_as_number: e.source_as_number,
-        source_as_organization: e.source_as_organization.as_deref().map(Into::into),
-        user_agent: e.user_agent.as_deref().map(Into::into),
-        user_changes_name: e.user_changes_name.as_deref().map(Into::into),
-        outcome: e.outcome,
-        ..NormalizedEvent::at(e.timestamp_ms)
+    let view = e.view();
+    let mut event = NormalizedEvent::at(e.timestamp_ms);
+    for field in Field::ALL {
+        event.set(field, field.of(&view).map(Into::into));
     }
+    event.source_as_number = e.source_as_number;
+    event.outcome = e.outcome;
+    if !e.record.is_empty() {
+        event.record = RecordValues::new(
+            RecordPaths::new(e.record.iter().map(|(p, _)| p.clone())),
+            e.record.iter().map(|(_, v)| v.clone()).collect(),
+        );
+    }
+    event
 }
 
 fn run(

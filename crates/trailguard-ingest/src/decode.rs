@@ -484,7 +484,7 @@ impl Context<'_, '_> {
         }
         if let Some(detail) = record.detail {
             match serde_json::from_str::<RawRecord<'_>>(detail.get()) {
-                Ok(r) => self.record(r, raw, position),
+                Ok(r) => self.record(r, detail.get().as_bytes(), position),
                 Err(e) => self.reject(position(), classify(&e), raw),
             }
             return;
@@ -501,7 +501,9 @@ impl Context<'_, '_> {
     }
 
     fn record(&mut self, record: RawRecord<'_>, raw: &[u8], position: &dyn Fn() -> String) {
-        let result = self.normalizer.normalize(record);
+        // The text of a record that parsed is valid UTF-8.
+        let text = std::str::from_utf8(raw).unwrap_or_default();
+        let result = self.normalizer.normalize(record, text);
         self.accept(result, raw, position);
     }
 

@@ -3,11 +3,14 @@
 //! (`{"source.ip": ...}`) or a mix; an existing `source.as.*` is kept rather
 //! than looked up again.
 
+use std::borrow::Cow;
+
 use compact_str::{CompactString, ToCompactString};
 use serde_json::Value;
-use trailguard_rule_sdk::Outcome;
+use trailguard_rule_sdk::{Field, Outcome};
 
 use crate::normalize::{NormalizedEvent, Normalizer, literal_ip, parse_event_time};
+use crate::record::RecordPaths;
 use crate::{NoAsnReason, RejectReason};
 
 /// The value at an ECS path, whichever way the document spells it.
@@ -40,6 +43,165 @@ pub(crate) fn is_ecs(doc: &Value) -> bool {
     .any(|p| get(doc, p).is_some())
 }
 
+/// Where the CloudTrail record's fields land in a document of Elastic's AWS
+/// integration (`aws.cloudtrail` data stream), for documents without
+/// `event.original`: CloudTrail path, ECS field. What such a document
+/// cannot give back is listed in `docs/event-fields.md`.
+const CLOUDTRAIL_FROM_ECS: &[(&str, &str)] = &[
+    ("eventVersion", "aws.cloudtrail.event_version"),
+    ("eventTime", "@timestamp"),
+    ("eventSource", "event.provider"),
+    ("eventName", "event.action"),
+    ("eventID", "event.id"),
+    ("awsRegion", "cloud.region"),
+    ("sourceIPAddress", "source.address"),
+    ("userAgent", "user_agent.original"),
+    ("errorCode", "aws.cloudtrail.error_code"),
+    ("errorMessage", "aws.cloudtrail.error_message"),
+    ("requestID", "aws.cloudtrail.request_id"),
+    ("eventType", "aws.cloudtrail.event_type"),
+    ("apiVersion", "aws.cloudtrail.api_version"),
+    ("managementEvent", "aws.cloudtrail.management_event"),
+    ("readOnly", "aws.cloudtrail.read_only"),
+    ("eventCategory", "aws.cloudtrail.event_category"),
+    ("recipientAccountId", "aws.cloudtrail.recipient_account_id"),
+    ("sharedEventID", "aws.cloudtrail.shared_event_id"),
+    ("vpcEndpointId", "aws.cloudtrail.vpc_endpoint_id"),
+    (
+        "sessionCredentialFromConsole",
+        "aws.cloudtrail.session_credential_from_console",
+    ),
+    (
+        "requestParameters",
+        "aws.cloudtrail.flattened.request_parameters",
+    ),
+    (
+        "responseElements",
+        "aws.cloudtrail.flattened.response_elements",
+    ),
+    (
+        "additionalEventData",
+        "aws.cloudtrail.flattened.additional_eventdata",
+    ),
+    (
+        "serviceEventDetails",
+        "aws.cloudtrail.flattened.service_event_details",
+    ),
+    ("insightDetails", "aws.cloudtrail.flattened.insight_details"),
+    ("tlsDetails.cipherSuite", "tls.cipher"),
+    (
+        "tlsDetails.clientProvidedHostHeader",
+        "tls.client.server_name",
+    ),
+    ("userIdentity.type", "aws.cloudtrail.user_identity.type"),
+    ("userIdentity.arn", "aws.cloudtrail.user_identity.arn"),
+    ("userIdentity.principalId", "user.id"),
+    ("userIdentity.accountId", "cloud.account.id"),
+    (
+        "userIdentity.accessKeyId",
+        "aws.cloudtrail.user_identity.access_key_id",
+    ),
+    (
+        "userIdentity.invokedBy",
+        "aws.cloudtrail.user_identity.invoked_by",
+    ),
+    (
+        "userIdentity.sessionContext.attributes.mfaAuthenticated",
+        "aws.cloudtrail.user_identity.session_context.mfa_authenticated",
+    ),
+    (
+        "userIdentity.sessionContext.attributes.creationDate",
+        "aws.cloudtrail.user_identity.session_context.creation_date",
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.type",
+        "aws.cloudtrail.user_identity.session_context.session_issuer.type",
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.principalId",
+        "aws.cloudtrail.user_identity.session_context.session_issuer.principal_id",
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.arn",
+        "aws.cloudtrail.user_identity.session_context.session_issuer.arn",
+    ),
+    (
+        "userIdentity.sessionContext.sessionIssuer.accountId",
+        "aws.cloudtrail.user_identity.session_context.session_issuer.account_id",
+    ),
+];
+
+/// Sets `value` at the dotted CloudTrail `path` of `record`, making the
+/// objects on the way.
+fn set_path(record: &mut serde_json::Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            record.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let child = record
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(child) = child {
+                set_path(child, rest, value);
+            }
+        }
+    }
+}
+
+/// The CloudTrail record an ECS document of Elastic's integration stands
+/// for, as far as it can be rebuilt (see [`CLOUDTRAIL_FROM_ECS`]).
+fn cloudtrail_record(doc: &Value) -> Value {
+    let mut record = serde_json::Map::new();
+    for (path, ecs) in CLOUDTRAIL_FROM_ECS {
+        if let Some(v) = get(doc, ecs) {
+            set_path(&mut record, path, v.clone());
+        }
+    }
+    // `user.name` is the session issuer's name for roles, else the user's.
+    if let Some(name) = get(doc, "user.name") {
+        let path = match text(doc, "aws.cloudtrail.user_identity.type").as_deref() {
+            Some("AssumedRole" | "FederatedUser") => {
+                "userIdentity.sessionContext.sessionIssuer.userName"
+            }
+            _ => "userIdentity.userName",
+        };
+        set_path(&mut record, path, name.clone());
+    }
+    // `TLSv1.3` was split into `tls` (lower-cased) and `1.3`.
+    if let Some(version) = text(doc, "tls.version") {
+        let protocol = text(doc, "tls.version_protocol");
+        let whole = match protocol.as_deref() {
+            Some(p) if p.eq_ignore_ascii_case("tls") => format!("TLSv{version}"),
+            _ => version.to_string(),
+        };
+        set_path(&mut record, "tlsDetails.tlsVersion", whole.into());
+    }
+    // Resources: `arn` / `account_id` were renamed from `ARN` / `accountId`.
+    if let Some(Value::Array(resources)) = get(doc, "aws.cloudtrail.resources") {
+        let back = resources
+            .iter()
+            .map(|r| match r {
+                Value::Object(o) => Value::Object(
+                    o.iter()
+                        .map(|(k, v)| {
+                            let key = match k.as_str() {
+                                "arn" => "ARN",
+                                "account_id" => "accountId",
+                                other => other,
+                            };
+                            (key.to_owned(), v.clone())
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            })
+            .collect();
+        record.insert("resources".into(), Value::Array(back));
+    }
+    Value::Object(record)
+}
+
 impl Normalizer<'_> {
     /// Normalizes an ECS document.
     pub(crate) fn normalize_ecs(
@@ -47,7 +209,10 @@ impl Normalizer<'_> {
         doc: &Value,
     ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
         let time = text(doc, "@timestamp").ok_or(RejectReason::MissingEventTime)?;
-        let timestamp_ms = self.event_time(&time)?;
+        let mut event = NormalizedEvent::at(self.event_time(&time)?);
+        for field in Field::ALL {
+            event.set(field, text(doc, field.ecs_name()));
+        }
         let source_address = text(doc, "source.address").or_else(|| text(doc, "source.ip"));
         // Already enriched upstream (a number, as JSON number or string,
         // and/or an organization): keep it, do not look it up again.
@@ -68,7 +233,11 @@ impl Normalizer<'_> {
                 });
                 (ip, number, organization, no_asn)
             };
-        let outcome = match text(doc, "event.outcome")
+        event.source_address = source_address;
+        event.source_ip = ip.map(|ip| ip.to_compact_string());
+        event.source_as_number = number;
+        event.source_as_organization = organization;
+        event.outcome = match text(doc, "event.outcome")
             .map(|o| o.to_ascii_lowercase())
             .as_deref()
         {
@@ -76,25 +245,14 @@ impl Normalizer<'_> {
             Some("failure") => Outcome::Failure,
             _ => Outcome::Unknown,
         };
-        let event = NormalizedEvent {
-            timestamp_ms,
-            event_id: text(doc, "event.id"),
-            event_action: text(doc, "event.action"),
-            event_provider: text(doc, "event.provider"),
-            cloud_region: text(doc, "cloud.region"),
-            cloud_account_id: text(doc, "cloud.account.id"),
-            user_name: text(doc, "user.name"),
-            identity_type: text(doc, "aws.cloudtrail.user_identity.type"),
-            identity_arn: text(doc, "aws.cloudtrail.user_identity.arn"),
-            source_address,
-            source_ip: ip.map(|ip| ip.to_compact_string()),
-            source_as_number: number,
-            source_as_organization: organization,
-            user_agent: text(doc, "user_agent.original"),
-            error_code: text(doc, "aws.cloudtrail.error_code"),
-            user_changes_name: text(doc, "user.changes.name"),
-            outcome,
-        };
+        if !self.paths().is_empty() || self.keeps_original() {
+            // The record itself when the document kept it, else what the
+            // integration's fields give back of it.
+            match get(doc, "event.original") {
+                Some(Value::String(original)) => self.add_record(&mut event, original),
+                _ => self.add_record(&mut event, &cloudtrail_record(doc).to_string()),
+            }
+        }
         Ok((event, no_asn))
     }
 }
@@ -103,124 +261,96 @@ impl NormalizedEvent {
     /// The event as a flat ECS document (dotted names, absent fields left
     /// out), which [`crate::decode_bytes`] reads back into the same event
     /// without looking the source AS up again: the form `trailguard
-    /// publish` sends over Kafka.
+    /// publish` sends over Kafka. `event.original` holds the record when
+    /// the event kept it, else the extracted record fields as one flat
+    /// object (enough to extract the same paths again).
     pub fn to_ecs(&self) -> Value {
         let mut doc = serde_json::Map::new();
         doc.insert(
             "@timestamp".into(),
             trailguard_rule_sdk::format_timestamp_ms(self.timestamp_ms).into(),
         );
-        let outcome = match self.outcome {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Unknown => "unknown",
-        };
-        doc.insert("event.outcome".into(), outcome.into());
-        for (key, value) in [
-            ("event.id", &self.event_id),
-            ("event.action", &self.event_action),
-            ("event.provider", &self.event_provider),
-            ("cloud.region", &self.cloud_region),
-            ("cloud.account.id", &self.cloud_account_id),
-            ("user.name", &self.user_name),
-            ("aws.cloudtrail.user_identity.type", &self.identity_type),
-            ("aws.cloudtrail.user_identity.arn", &self.identity_arn),
-            ("source.address", &self.source_address),
-            ("source.ip", &self.source_ip),
-            ("source.as.organization.name", &self.source_as_organization),
-            ("user_agent.original", &self.user_agent),
-            ("aws.cloudtrail.error_code", &self.error_code),
-            ("user.changes.name", &self.user_changes_name),
-        ] {
-            if let Some(v) = value {
-                doc.insert(key.into(), v.as_str().into());
+        doc.insert("event.outcome".into(), self.outcome.as_str().into());
+        for field in Field::ALL {
+            if let Some(v) = self.field(field) {
+                doc.insert(field.ecs_name().into(), v.into());
             }
         }
         if let Some(n) = self.source_as_number {
             doc.insert("source.as.number".into(), n.into());
         }
+        if let Some(original) = &self.original {
+            doc.insert("event.original".into(), original.as_ref().into());
+        } else if !self.record.is_empty() {
+            doc.insert("event.original".into(), self.record.to_flat_json().into());
+        }
         Value::Object(doc)
     }
 
     /// Reads back a document written by [`NormalizedEvent::to_ecs`] (or any
-    /// flat or nested ECS document), keeping its source AS as given.
-    pub fn from_ecs(doc: &Value) -> Result<NormalizedEvent, RejectReason> {
-        Normalizer::new(None).normalize_ecs(doc).map(|(e, _)| e)
+    /// flat or nested ECS document), keeping its source AS as given and
+    /// extracting `paths` from its record.
+    pub fn from_ecs(doc: &Value, paths: &RecordPaths) -> Result<NormalizedEvent, RejectReason> {
+        Normalizer::new(None)
+            .with_paths(paths.clone())
+            .normalize_ecs(doc)
+            .map(|(e, _)| e)
     }
 
     /// [`NormalizedEvent::from_ecs`] for the exact text
     /// [`NormalizedEvent::to_ecs`] writes (flat dotted names), parsed in one
     /// typed pass: the Kafka worker's hot path.
-    pub fn from_ecs_json(text: &[u8]) -> Result<NormalizedEvent, RejectReason> {
+    pub fn from_ecs_json(
+        text: &[u8],
+        paths: &RecordPaths,
+    ) -> Result<NormalizedEvent, RejectReason> {
         let flat: FlatEcs<'_> =
             serde_json::from_slice(text).map_err(|e| RejectReason::InvalidJson(e.to_string()))?;
         let timestamp_ms = parse_event_time(&flat.timestamp)
             .ok_or_else(|| RejectReason::BadEventTime(flat.timestamp.to_string()))?;
-        let own = |s: Option<std::borrow::Cow<'_, str>>| s.map(CompactString::from);
-        Ok(NormalizedEvent {
-            timestamp_ms,
-            event_id: own(flat.event_id),
-            event_action: own(flat.event_action),
-            event_provider: own(flat.event_provider),
-            cloud_region: own(flat.cloud_region),
-            cloud_account_id: own(flat.cloud_account_id),
-            user_name: own(flat.user_name),
-            identity_type: own(flat.identity_type),
-            identity_arn: own(flat.identity_arn),
-            source_address: own(flat.source_address),
-            source_ip: own(flat.source_ip),
-            source_as_number: flat.source_as_number,
-            source_as_organization: own(flat.source_as_organization),
-            user_agent: own(flat.user_agent),
-            error_code: own(flat.error_code),
-            user_changes_name: own(flat.user_changes_name),
-            outcome: match flat.outcome.as_deref() {
-                Some("success") => Outcome::Success,
-                Some("failure") => Outcome::Failure,
-                _ => Outcome::Unknown,
-            },
-        })
+        let mut event = NormalizedEvent::at(timestamp_ms);
+        for field in Field::ALL {
+            event.set(field, flat.string(field).map(CompactString::from));
+        }
+        event.source_as_number = flat.source_as_number;
+        event.outcome = match flat.outcome.as_deref() {
+            Some("success") => Outcome::Success,
+            Some("failure") => Outcome::Failure,
+            _ => Outcome::Unknown,
+        };
+        if let Some(original) = &flat.original {
+            event.record = paths.extract_for(&event, original);
+        }
+        Ok(event)
     }
 }
 
-/// The flat document [`NormalizedEvent::to_ecs`] writes.
-#[derive(serde::Deserialize)]
-struct FlatEcs<'a> {
-    #[serde(rename = "@timestamp", borrow)]
-    timestamp: std::borrow::Cow<'a, str>,
-    #[serde(rename = "event.outcome", borrow)]
-    outcome: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "event.id", borrow)]
-    event_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "event.action", borrow)]
-    event_action: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "event.provider", borrow)]
-    event_provider: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "cloud.region", borrow)]
-    cloud_region: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "cloud.account.id", borrow)]
-    cloud_account_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "user.name", borrow)]
-    user_name: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "aws.cloudtrail.user_identity.type", borrow)]
-    identity_type: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "aws.cloudtrail.user_identity.arn", borrow)]
-    identity_arn: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "source.address", borrow)]
-    source_address: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "source.ip", borrow)]
-    source_ip: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "source.as.number")]
-    source_as_number: Option<u32>,
-    #[serde(rename = "source.as.organization.name", borrow)]
-    source_as_organization: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "user_agent.original", borrow)]
-    user_agent: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "aws.cloudtrail.error_code", borrow)]
-    error_code: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "user.changes.name", borrow)]
-    user_changes_name: Option<std::borrow::Cow<'a, str>>,
+macro_rules! define_flat_ecs {
+    ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+        /// The flat document [`NormalizedEvent::to_ecs`] writes.
+        #[derive(serde::Deserialize)]
+        struct FlatEcs<'a> {
+            #[serde(rename = "@timestamp", borrow)]
+            timestamp: Cow<'a, str>,
+            #[serde(rename = "event.outcome", borrow)]
+            outcome: Option<Cow<'a, str>>,
+            #[serde(rename = "source.as.number")]
+            source_as_number: Option<u32>,
+            #[serde(rename = "event.original", borrow)]
+            original: Option<Cow<'a, str>>,
+            $(#[serde(rename = $ecs, borrow)] $name: Option<Cow<'a, str>>,)*
+        }
+
+        impl FlatEcs<'_> {
+            fn string(&self, field: Field) -> Option<&str> {
+                match field {
+                    $(Field::$variant => self.$name.as_deref(),)*
+                }
+            }
+        }
+    };
 }
+trailguard_rule_sdk::for_each_string_field!(define_flat_ecs);
 
 #[cfg(test)]
 mod tests {
@@ -244,9 +374,14 @@ mod tests {
         junk.source_address = Some("ec2.amazonaws.com".into());
         for event in [e, junk, NormalizedEvent::at(5)] {
             let doc = event.to_ecs();
-            assert_eq!(NormalizedEvent::from_ecs(&doc), Ok(event.clone()), "{doc}");
+            let none = RecordPaths::default();
             assert_eq!(
-                NormalizedEvent::from_ecs_json(doc.to_string().as_bytes()),
+                NormalizedEvent::from_ecs(&doc, &none),
+                Ok(event.clone()),
+                "{doc}"
+            );
+            assert_eq!(
+                NormalizedEvent::from_ecs_json(doc.to_string().as_bytes(), &none),
                 Ok(event.clone()),
                 "{doc}"
             );
@@ -340,5 +475,138 @@ mod tests {
         assert_eq!(no_asn, Some(NoAsnReason::NotAnIp));
         assert_eq!(e.source_ip, None);
         assert_eq!(e.outcome, Outcome::Unknown);
+    }
+
+    fn paths(list: &[&str]) -> RecordPaths {
+        RecordPaths::new(list.iter().map(|p| (*p).to_owned()))
+    }
+
+    #[test]
+    fn record_fields_come_from_event_original_when_kept() {
+        let record = r#"{"eventName":"PutBucketAcl","requestParameters":{"bucketName":"b","x-amz-acl":["public-read"]},"readOnly":false}"#;
+        let doc = serde_json::json!({
+            "@timestamp": "2026-04-22T09:30:00.000Z",
+            "event": {"action": "PutBucketAcl", "original": record},
+            "aws.cloudtrail.flattened.request_parameters": {"bucketName": "not this one"},
+        });
+        let p = paths(&[
+            "requestParameters.bucketName",
+            "requestParameters.x-amz-acl",
+            "readOnly",
+        ]);
+        let e = NormalizedEvent::from_ecs(&doc, &p).expect("ok");
+        assert_eq!(
+            e.record.get("requestParameters.bucketName"),
+            Some(trailguard_rule_sdk::Value::String("b"))
+        );
+        assert_eq!(
+            e.record.get("requestParameters.x-amz-acl"),
+            Some(trailguard_rule_sdk::Value::Array(r#"["public-read"]"#))
+        );
+        assert_eq!(
+            e.record.get("readOnly"),
+            Some(trailguard_rule_sdk::Value::Bool(false))
+        );
+    }
+
+    #[test]
+    fn without_event_original_the_integrations_fields_map_back() {
+        use trailguard_rule_sdk::Value as V;
+        let doc = serde_json::json!({
+            "@timestamp": "2026-04-22T09:30:00.000Z",
+            "event": {"action": "ConsoleLogin", "provider": "signin.amazonaws.com", "id": "e1"},
+            "user": {"name": "ci-deploy"},
+            "aws": {"cloudtrail": {
+                "event_type": "AwsConsoleSignIn",
+                "read_only": false,
+                "user_identity": {"type": "AssumedRole", "session_context": {"mfa_authenticated": "false", "session_issuer": {"type": "Role"}}},
+                "flattened": {
+                    "additional_eventdata": {"MFAUsed": "No"},
+                    "response_elements": {"ConsoleLogin": "Success"}
+                },
+                "resources": [{"arn": "arn:aws:s3:::b", "account_id": "1", "type": "AWS::S3::Bucket"}]
+            }},
+            "tls": {"version": "1.3", "version_protocol": "tls", "cipher": "TLS_AES_128_GCM_SHA256"}
+        });
+        let p = paths(&[
+            "additionalEventData.MFAUsed",
+            "responseElements.ConsoleLogin",
+            "eventType",
+            "readOnly",
+            "userIdentity.sessionContext.sessionIssuer.userName",
+            "userIdentity.sessionContext.sessionIssuer.type",
+            "userIdentity.sessionContext.attributes.mfaAuthenticated",
+            "tlsDetails.tlsVersion",
+            "resources",
+            "requestParameters",
+        ]);
+        let e = NormalizedEvent::from_ecs(&doc, &p).expect("ok");
+        let r = &e.record;
+        assert_eq!(r.get("additionalEventData.MFAUsed"), Some(V::String("No")));
+        assert_eq!(
+            r.get("responseElements.ConsoleLogin"),
+            Some(V::String("Success"))
+        );
+        assert_eq!(r.get("eventType"), Some(V::String("AwsConsoleSignIn")));
+        assert_eq!(r.get("readOnly"), Some(V::Bool(false)));
+        assert_eq!(
+            r.get("userIdentity.sessionContext.sessionIssuer.userName"),
+            Some(V::String("ci-deploy"))
+        );
+        assert_eq!(
+            r.get("userIdentity.sessionContext.sessionIssuer.type"),
+            Some(V::String("Role"))
+        );
+        assert_eq!(
+            r.get("userIdentity.sessionContext.attributes.mfaAuthenticated"),
+            Some(V::String("false"))
+        );
+        assert_eq!(r.get("tlsDetails.tlsVersion"), Some(V::String("TLSv1.3")));
+        assert_eq!(
+            r.get("resources"),
+            Some(V::Array(
+                r#"[{"ARN":"arn:aws:s3:::b","accountId":"1","type":"AWS::S3::Bucket"}]"#
+            ))
+        );
+        assert_eq!(r.get("requestParameters"), None, "not in the document");
+    }
+
+    #[test]
+    fn record_fields_survive_the_trip_through_ecs() {
+        let p = paths(&["requestParameters.bucketName", "a.b", "n"]);
+        let record = r#"{"eventTime":"2026-04-22T09:30:00Z","eventName":"X","requestParameters":{"bucketName":"b"},"a.b":[1],"n":null}"#;
+        let mut stats = crate::IngestStats::default();
+        let mut events = Vec::new();
+        let normalizer = Normalizer::new(None).with_paths(p.clone());
+        crate::decode_bytes("t", record.as_bytes(), &normalizer, &mut stats, &mut |e| {
+            events.push(e)
+        });
+        let event = events.pop().expect("decoded");
+        assert_eq!(
+            event.record.get("a.b"),
+            Some(trailguard_rule_sdk::Value::Array("[1]"))
+        );
+        assert_eq!(
+            event.record.get("n"),
+            Some(trailguard_rule_sdk::Value::Null)
+        );
+        let doc = event.to_ecs();
+        let back = NormalizedEvent::from_ecs_json(doc.to_string().as_bytes(), &p).expect("ok");
+        assert_eq!(back.record, event.record.clone(), "{doc}");
+        let back = NormalizedEvent::from_ecs(&doc, &p).expect("ok");
+        assert_eq!(back.record, event.record);
+        // Kept whole (as publish does), any path can be extracted later.
+        let keeping = Normalizer::new(None).keep_original(true);
+        let mut kept = Vec::new();
+        crate::decode_bytes("t", record.as_bytes(), &keeping, &mut stats, &mut |e| {
+            kept.push(e)
+        });
+        let doc = kept[0].to_ecs();
+        let later = paths(&["eventName"]);
+        let back = NormalizedEvent::from_ecs_json(doc.to_string().as_bytes(), &later).expect("ok");
+        assert_eq!(
+            back.record.get("eventName"),
+            Some(trailguard_rule_sdk::Value::String("X"))
+        );
     }
 }

@@ -12,7 +12,9 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use trailguard_asn::{AsInfo, AsnDb};
-use trailguard_rule_sdk::{Event, Field, Outcome};
+use trailguard_rule_sdk::{Event, Field, Outcome, RecordFields};
+
+use crate::record::{RecordPaths, RecordValues};
 
 use crate::{NoAsnReason, RejectReason};
 
@@ -156,57 +158,63 @@ impl RawRecord<'_> {
     }
 }
 
-/// A normalized, enriched event that owns its strings. Field names follow
-/// ECS; see [`Event`] for their meaning. Strings of up to 24 bytes (most
-/// fields) are stored inline: an event makes three or four allocations,
-/// not fourteen.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub struct NormalizedEvent {
-    pub timestamp_ms: i64,
-    pub event_id: Option<CompactString>,
-    pub event_action: Option<CompactString>,
-    pub event_provider: Option<CompactString>,
-    pub cloud_region: Option<CompactString>,
-    pub cloud_account_id: Option<CompactString>,
-    pub user_name: Option<CompactString>,
-    pub identity_type: Option<CompactString>,
-    pub identity_arn: Option<CompactString>,
-    pub source_address: Option<CompactString>,
-    pub source_ip: Option<CompactString>,
-    pub source_as_number: Option<u32>,
-    pub source_as_organization: Option<CompactString>,
-    pub user_agent: Option<CompactString>,
-    pub error_code: Option<CompactString>,
-    pub user_changes_name: Option<CompactString>,
-    pub outcome: Outcome,
+macro_rules! define_normalized_event {
+    ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+        /// A normalized, enriched event that owns its strings. Field names
+        /// follow ECS; see [`Event`] for their meaning. Strings of up to 24
+        /// bytes (most fields) are stored inline: an event makes three or
+        /// four allocations, not fourteen.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct NormalizedEvent {
+            /// `@timestamp`, ms since the epoch.
+            pub timestamp_ms: i64,
+            $(#[doc = $doc] pub $name: Option<CompactString>,)*
+            /// `source.as.number`.
+            pub source_as_number: Option<u32>,
+            /// `event.outcome`.
+            pub outcome: Outcome,
+            /// The values of the record paths the loaded rules declared
+            /// ([`Normalizer::with_paths`]).
+            pub record: RecordValues,
+            /// The record itself as compact JSON, when asked for
+            /// ([`Normalizer::keep_original`]: what `trailguard publish`
+            /// sends on, so workers can extract any path).
+            pub original: Option<Box<str>>,
+        }
+
+        impl NormalizedEvent {
+            /// An event at `timestamp_ms` with every other field absent
+            /// (outcome unknown); a starting point for tests and generators.
+            pub fn at(timestamp_ms: i64) -> Self {
+                NormalizedEvent {
+                    timestamp_ms,
+                    $($name: None,)*
+                    source_as_number: None,
+                    outcome: Outcome::Unknown,
+                    record: RecordValues::default(),
+                    original: None,
+                }
+            }
+
+            /// The value of one string field.
+            pub fn field(&self, field: Field) -> Option<&str> {
+                match field {
+                    $(Field::$variant => self.$name.as_deref(),)*
+                }
+            }
+
+            /// Sets one string field.
+            pub fn set(&mut self, field: Field, value: Option<CompactString>) {
+                match field {
+                    $(Field::$variant => self.$name = value,)*
+                }
+            }
+        }
+    };
 }
+trailguard_rule_sdk::for_each_string_field!(define_normalized_event);
 
 impl NormalizedEvent {
-    /// An event at `timestamp_ms` with every other field absent (outcome
-    /// unknown); a starting point for tests and generators.
-    pub fn at(timestamp_ms: i64) -> Self {
-        NormalizedEvent {
-            timestamp_ms,
-            event_id: None,
-            event_action: None,
-            event_provider: None,
-            cloud_region: None,
-            cloud_account_id: None,
-            user_name: None,
-            identity_type: None,
-            identity_arn: None,
-            source_address: None,
-            source_ip: None,
-            source_as_number: None,
-            source_as_organization: None,
-            user_agent: None,
-            error_code: None,
-            user_changes_name: None,
-            outcome: Outcome::Unknown,
-        }
-    }
-
     /// The identity rules group by: `user.name`, a unit separator, and the
     /// identity type. Every shipped rule's groups (rule A: name and type;
     /// rule B: account, name and type; deduplication: one event) are whole
@@ -232,47 +240,20 @@ impl NormalizedEvent {
         hash
     }
 
-    /// The value of one string field.
-    pub fn field(&self, field: Field) -> Option<&str> {
-        match field {
-            Field::EventId => self.event_id.as_deref(),
-            Field::EventAction => self.event_action.as_deref(),
-            Field::EventProvider => self.event_provider.as_deref(),
-            Field::CloudRegion => self.cloud_region.as_deref(),
-            Field::CloudAccountId => self.cloud_account_id.as_deref(),
-            Field::UserName => self.user_name.as_deref(),
-            Field::IdentityType => self.identity_type.as_deref(),
-            Field::IdentityArn => self.identity_arn.as_deref(),
-            Field::SourceAddress => self.source_address.as_deref(),
-            Field::SourceIp => self.source_ip.as_deref(),
-            Field::SourceAsOrganization => self.source_as_organization.as_deref(),
-            Field::UserAgent => self.user_agent.as_deref(),
-            Field::ErrorCode => self.error_code.as_deref(),
-            Field::UserChangesName => self.user_changes_name.as_deref(),
-        }
+    /// The borrowed view rules read, with the given record fields.
+    pub fn view_with<'a>(&'a self, record: RecordFields<'a>) -> Event<'a> {
+        Event::from_fields(
+            self.timestamp_ms,
+            |f| self.field(f),
+            self.source_as_number,
+            self.outcome,
+            record,
+        )
     }
 
-    /// The borrowed view rules read.
+    /// The borrowed view of the normalized fields (no record fields).
     pub fn view(&self) -> Event<'_> {
-        Event {
-            timestamp_ms: self.timestamp_ms,
-            event_id: self.event_id.as_deref(),
-            event_action: self.event_action.as_deref(),
-            event_provider: self.event_provider.as_deref(),
-            cloud_region: self.cloud_region.as_deref(),
-            cloud_account_id: self.cloud_account_id.as_deref(),
-            user_name: self.user_name.as_deref(),
-            identity_type: self.identity_type.as_deref(),
-            identity_arn: self.identity_arn.as_deref(),
-            source_address: self.source_address.as_deref(),
-            source_ip: self.source_ip.as_deref(),
-            source_as_number: self.source_as_number,
-            source_as_organization: self.source_as_organization.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            error_code: self.error_code.as_deref(),
-            user_changes_name: self.user_changes_name.as_deref(),
-            outcome: self.outcome,
-        }
+        self.view_with(RecordFields::default())
     }
 }
 
@@ -300,13 +281,17 @@ impl WallClock {
 
 /// Turns raw records into [`NormalizedEvent`]s, enriching them with the
 /// source AS when a database is given.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Normalizer<'a> {
     asn: Option<&'a AsnDb>,
     /// Refuse events dated more than this many milliseconds after the clock
     /// (and the limit as of when the normalizer was made: later than that,
     /// the clock is read again).
     max_future: Option<(i64, WallClock, i64)>,
+    /// The record paths extracted into every event.
+    paths: RecordPaths,
+    /// Whether events keep their record's text.
+    keep_original: bool,
 }
 
 fn owned(value: Option<Cow<'_, str>>) -> Option<CompactString> {
@@ -340,6 +325,43 @@ impl<'a> Normalizer<'a> {
         Normalizer {
             asn,
             max_future: None,
+            paths: RecordPaths::default(),
+            keep_original: false,
+        }
+    }
+
+    /// Extracts `paths` from every record into [`NormalizedEvent::record`]
+    /// (once per event, however many rules read them).
+    pub fn with_paths(mut self, paths: RecordPaths) -> Self {
+        self.paths = paths;
+        self
+    }
+
+    /// The paths extracted from every record.
+    pub fn paths(&self) -> &RecordPaths {
+        &self.paths
+    }
+
+    /// Whether events keep their record's text.
+    pub fn keeps_original(&self) -> bool {
+        self.keep_original
+    }
+
+    /// Keeps each record's compact JSON text in
+    /// [`NormalizedEvent::original`] (for sending events on whole).
+    pub fn keep_original(mut self, keep: bool) -> Self {
+        self.keep_original = keep;
+        self
+    }
+
+    /// Adds to `event` what it keeps of its record `text`: the values of
+    /// the paths of the rules that want it and, if asked, the text itself.
+    pub(crate) fn add_record(&self, event: &mut NormalizedEvent, text: &str) {
+        if !self.paths.is_empty() {
+            event.record = self.paths.extract_for(event, text);
+        }
+        if self.keep_original {
+            event.original = Some(crate::record::compact(text).into());
         }
     }
 
@@ -398,6 +420,7 @@ impl<'a> Normalizer<'a> {
     pub(crate) fn normalize(
         &self,
         raw: RawRecord<'_>,
+        text: &str,
     ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
         let time_text = raw
             .event_time
@@ -446,8 +469,7 @@ impl<'a> Normalizer<'a> {
                 .or_else(|| raw.network.and_then(|n| n.client).and_then(|c| c.ip)),
         );
         let (ip, as_info, no_asn) = self.enrich(source_address.as_deref());
-
-        let event = NormalizedEvent {
+        let mut event = NormalizedEvent {
             timestamp_ms,
             event_id: owned(raw.event_id),
             event_action: owned(raw.event_name),
@@ -477,7 +499,10 @@ impl<'a> Normalizer<'a> {
                 .and_then(|p| p.value)
                 .map(CompactString::from),
             outcome,
+            record: RecordValues::default(),
+            original: None,
         };
+        self.add_record(&mut event, text);
         Ok((event, no_asn))
     }
 }
@@ -488,7 +513,7 @@ mod tests {
 
     fn normalize(json: &str) -> Result<NormalizedEvent, RejectReason> {
         let raw: RawRecord<'_> = serde_json::from_str(json).expect("valid JSON");
-        Normalizer::new(None).normalize(raw).map(|(e, _)| e)
+        Normalizer::new(None).normalize(raw, json).map(|(e, _)| e)
     }
 
     #[test]
@@ -605,7 +630,9 @@ mod tests {
         let at = |time: &str| {
             let json = format!(r#"{{"eventTime":"{time}"}}"#);
             let raw: RawRecord<'_> = serde_json::from_str(&json).expect("valid JSON");
-            normalizer.normalize(raw).map(|(e, _)| e.timestamp_ms)
+            normalizer
+                .normalize(raw, &json)
+                .map(|(e, _)| e.timestamp_ms)
         };
         assert_eq!(
             at("2026-12-01T12:15:00Z"),

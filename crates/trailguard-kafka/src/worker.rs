@@ -451,7 +451,8 @@ impl Core {
                     }
                 }
             }
-            None => match NormalizedEvent::from_ecs_json(payload).ok() {
+            None => match NormalizedEvent::from_ecs_json(payload, owned.engine.record_paths()).ok()
+            {
                 Some(event) => {
                     let topic = &self.options.topic;
                     owned

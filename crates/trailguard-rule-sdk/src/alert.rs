@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::Alert;
+use crate::{Alert, Event, Field};
 
 /// Builds an [`Alert`] field by field, with ECS / Elastic names as keys
 /// (`user.name`, `source.ip`, `Esql.total_events_all_asns`, ...). The host
@@ -21,6 +21,24 @@ impl AlertBuilder {
             timestamp_ms,
             fields: Map::new(),
         }
+    }
+
+    /// An alert about `event`, at its time, carrying its normalized fields
+    /// under their ECS names (absent ones left out): `event.id`,
+    /// `event.action`, `user.name`, `source.ip`, `source.as.number`,
+    /// `event.outcome`, ... Add the rule's own fields with
+    /// [`AlertBuilder::field`].
+    pub fn from_event(event: &Event<'_>) -> Self {
+        let mut builder = AlertBuilder::new(event.timestamp_ms);
+        for field in Field::ALL {
+            if let Some(value) = field.of(event) {
+                builder = builder.field(field.ecs_name(), value);
+            }
+        }
+        if let Some(number) = event.source_as_number {
+            builder = builder.field("source.as.number", number);
+        }
+        builder.field("event.outcome", event.outcome.as_str())
     }
 
     /// Sets a field; `None` values are written as JSON `null`. A value that
@@ -60,6 +78,23 @@ mod tests {
         assert_eq!(
             doc,
             serde_json::json!({"user.name": "ci", "count": 3, "missing": null, "list": ["a", "b"]})
+        );
+    }
+
+    #[test]
+    fn an_alert_can_start_from_an_events_fields() {
+        let event = Event {
+            user_name: Some("ci"),
+            source_as_number: Some(16509),
+            outcome: crate::Outcome::Failure,
+            ..Event::at(9)
+        };
+        let alert = AlertBuilder::from_event(&event).field("x", 1).build();
+        assert_eq!(alert.timestamp_ms, 9);
+        let doc: Value = serde_json::from_str(&alert.document).expect("JSON");
+        assert_eq!(
+            doc,
+            serde_json::json!({"user.name": "ci", "source.as.number": 16509, "event.outcome": "failure", "x": 1})
         );
     }
 }

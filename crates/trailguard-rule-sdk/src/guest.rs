@@ -5,7 +5,10 @@
 
 use core::cell::RefCell;
 
-use crate::{Alert, Event, Field, Outcome, Rule, Severity};
+use crate::{
+    Alert, Comparison, Event, Field, Outcome, RecordFields, Rule, Severity, Target, Value,
+    ValueKind, declared_paths,
+};
 
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
@@ -24,8 +27,11 @@ pub use wit::Guest as RuleGuest;
 pub use wit::RuleInfo as WitRuleInfo;
 
 /// The exported resource: one [`Rule`] value behind a `RefCell`, because the
-/// component model hands methods `&self`.
-pub struct Detector<R>(RefCell<R>);
+/// component model hands methods `&self`, and the record paths it declared.
+pub struct Detector<R> {
+    rule: RefCell<R>,
+    paths: Vec<String>,
+}
 
 /// `info` for [`export_rule!`](crate::export_rule).
 pub fn info<R: Rule>() -> WitRuleInfo {
@@ -70,10 +76,45 @@ fn string_at<'a>(text: &'a str, offsets: &[u32], i: u32) -> Option<&'a str> {
 }
 
 /// Number of string fields per event (`string-field` cases).
-const FIELDS: usize = wit::StringField::UserChangesName as usize + 1;
+const FIELDS: usize = Field::ALL.len();
 
-fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
-    use wit::StringField as F;
+/// The contract's `string-field` case of each [`Field`].
+macro_rules! to_wit_field {
+    ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+        fn wit_field(field: Field) -> wit::StringField {
+            match field {
+                $(Field::$variant => wit::StringField::$variant,)*
+            }
+        }
+    };
+}
+crate::for_each_string_field!(to_wit_field);
+
+/// The record field values of every event of `batch`, `paths` per event.
+fn decode_values(batch: &wit::EventBatch, paths: usize) -> Vec<Option<Value<'_>>> {
+    batch
+        .value_kinds
+        .iter()
+        .zip(&batch.value_texts)
+        .take(batch.timestamps.len() * paths)
+        .map(|(&kind, &text)| {
+            let kind = ValueKind::from_code(kind);
+            let text = if kind.has_text() {
+                string_at(&batch.text, &batch.offsets, text).unwrap_or_default()
+            } else {
+                ""
+            };
+            Value::new(kind, text)
+        })
+        .collect()
+}
+
+fn decode<'a>(
+    batch: &'a wit::EventBatch,
+    paths: &'a [String],
+    values: &'a [Option<Value<'a>>],
+) -> Vec<Event<'a>> {
+    let n = paths.len();
     batch
         .timestamps
         .iter()
@@ -83,85 +124,84 @@ fn decode(batch: &wit::EventBatch) -> Vec<Event<'_>> {
                 .strings
                 .get(e * FIELDS..(e + 1) * FIELDS)
                 .unwrap_or(&[]);
-            let s = |field: F| {
-                let i = *refs.get(field as usize)?;
+            let string = |field: Field| {
+                let i = *refs.get(wit_field(field) as usize)?;
                 string_at(&batch.text, &batch.offsets, i)
             };
-            Event {
+            let record = values.get(e * n..(e + 1) * n).unwrap_or(&[]);
+            Event::from_fields(
                 timestamp_ms,
-                event_id: s(F::EventId),
-                event_action: s(F::EventAction),
-                event_provider: s(F::EventProvider),
-                cloud_region: s(F::CloudRegion),
-                cloud_account_id: s(F::CloudAccountId),
-                user_name: s(F::UserName),
-                identity_type: s(F::IdentityType),
-                identity_arn: s(F::IdentityArn),
-                source_address: s(F::SourceAddress),
-                source_ip: s(F::SourceIp),
-                source_as_number: batch.as_numbers.get(e).copied().filter(|&n| n != 0),
-                source_as_organization: s(F::SourceAsOrganization),
-                user_agent: s(F::UserAgent),
-                error_code: s(F::ErrorCode),
-                user_changes_name: s(F::UserChangesName),
-                outcome: match batch.outcomes.get(e) {
+                string,
+                batch.as_numbers.get(e).copied().filter(|&n| n != 0),
+                match batch.outcomes.get(e) {
                     Some(0) => Outcome::Success,
                     Some(1) => Outcome::Failure,
                     _ => Outcome::Unknown,
                 },
-            }
+                RecordFields::new(paths, record),
+            )
         })
         .collect()
 }
 
 impl<R: Rule + 'static> wit::GuestDetector for Detector<R> {
     fn create(config: String) -> Result<wit::Detector, String> {
-        R::create(&config).map(|rule| wit::Detector::new(Detector(RefCell::new(rule))))
+        R::create(&config).map(|rule| {
+            let paths = declared_paths(rule.fields(), &rule.filters());
+            wit::Detector::new(Detector {
+                rule: RefCell::new(rule),
+                paths,
+            })
+        })
+    }
+
+    fn fields(&self) -> Vec<String> {
+        self.paths.clone()
     }
 
     fn filters(&self) -> Vec<wit::EventFilter> {
-        use wit::StringField as F;
-        self.0
+        self.rule
             .borrow()
             .filters()
             .into_iter()
             .map(|f| wit::EventFilter {
-                field: match f.field {
-                    Field::EventId => F::EventId,
-                    Field::EventAction => F::EventAction,
-                    Field::EventProvider => F::EventProvider,
-                    Field::CloudRegion => F::CloudRegion,
-                    Field::CloudAccountId => F::CloudAccountId,
-                    Field::UserName => F::UserName,
-                    Field::IdentityType => F::IdentityType,
-                    Field::IdentityArn => F::IdentityArn,
-                    Field::SourceAddress => F::SourceAddress,
-                    Field::SourceIp => F::SourceIp,
-                    Field::SourceAsOrganization => F::SourceAsOrganization,
-                    Field::UserAgent => F::UserAgent,
-                    Field::ErrorCode => F::ErrorCode,
-                    Field::UserChangesName => F::UserChangesName,
+                field: match &f.target {
+                    Target::Field(field) => wit::FieldRef::Standard(wit_field(*field)),
+                    // Declared in `create`, so always found.
+                    Target::Path(path) => wit::FieldRef::Path(
+                        self.paths
+                            .iter()
+                            .position(|p| p == path)
+                            .and_then(|k| u32::try_from(k).ok())
+                            .unwrap_or(u32::MAX),
+                    ),
                 },
+                comparison: match f.comparison {
+                    Comparison::Equals => wit::Comparison::Equals,
+                    Comparison::Prefix => wit::Comparison::Prefix,
+                },
+                ignore_case: f.ignore_case,
                 any_of: f.any_of,
             })
             .collect()
     }
 
     fn process(&self, batch: wit::EventBatch) -> Vec<wit::Alert> {
-        let events = decode(&batch);
-        to_wit(self.0.borrow_mut().process(&events))
+        let values = decode_values(&batch, self.paths.len());
+        let events = decode(&batch, &self.paths, &values);
+        to_wit(self.rule.borrow_mut().process(&events))
     }
 
     fn advance(&self, watermark_ms: i64) -> Vec<wit::Alert> {
-        to_wit(self.0.borrow_mut().advance(watermark_ms))
+        to_wit(self.rule.borrow_mut().advance(watermark_ms))
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        self.0.borrow().snapshot()
+        self.rule.borrow().snapshot()
     }
 
     fn restore(&self, state: Vec<u8>) -> Result<(), String> {
-        self.0.borrow_mut().restore(&state)
+        self.rule.borrow_mut().restore(&state)
     }
 }
 

@@ -26,6 +26,7 @@ mod rule;
 pub mod snapshot;
 pub mod testing;
 pub mod time;
+mod value;
 pub mod window;
 
 #[cfg(target_arch = "wasm32")]
@@ -33,16 +34,17 @@ pub mod window;
 pub mod guest;
 
 pub use alert::AlertBuilder;
-pub use event::{Event, Outcome};
-pub use filter::{EventFilter, Field};
-pub use rule::{Alert, Rule, RuleInfo, Severity};
+pub use event::{Event, Outcome, RecordFields};
+pub use filter::{Comparison, EventFilter, Field, Target};
+pub use rule::{Alert, Rule, RuleInfo, Severity, declared_paths};
 pub use time::format_timestamp_ms;
+pub use value::{OwnedValue, Value, ValueKind};
 // Rules derive their configuration and state with serde.
 pub use serde;
 pub use serde_json;
 
 /// The contract version this SDK implements, as written in `wit/detector.wit`.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.3.0";
 
 /// Exports a [`Rule`] type as the component's `trailguard:detector/rule`.
 ///

@@ -57,11 +57,17 @@ pub struct Alert {
     pub document: String,
 }
 
-/// A detection rule: stateful, deterministic, and blind to everything but
-/// the events it is given.
+/// A detection rule: deterministic, and blind to everything but the events
+/// it is given.
 ///
 /// The host calls [`Rule::process`] with batches in arrival order (which is
 /// not event-time order) and [`Rule::advance`] when event time has moved on.
+///
+/// A stateless rule writes [`Rule::info`], [`Rule::create`], usually
+/// [`Rule::filters`], and [`Rule::check`] (one event in, maybe one alert
+/// out); the rest has defaults. A stateful rule overrides
+/// [`Rule::process`], [`Rule::advance`], [`Rule::snapshot`] and
+/// [`Rule::restore`].
 pub trait Rule: Sized {
     /// The rule's identity and defaults.
     fn info() -> RuleInfo;
@@ -69,6 +75,16 @@ pub trait Rule: Sized {
     /// Builds a detector from a JSON configuration; `""` means the defaults.
     /// The error names the offending key.
     fn create(config: &str) -> Result<Self, String>;
+
+    /// The paths into the raw CloudTrail record this rule reads besides
+    /// the normalized fields (`requestParameters.bucketName`, or a whole
+    /// object such as `requestParameters`), read with
+    /// [`Event::get`](crate::Event::get). Paths of filters are declared
+    /// with them by the SDK. Asked once after [`Rule::create`]. At most 64
+    /// paths; see `wit/detector.wit` for how a path is looked up.
+    fn fields(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// The events this rule wants: an event reaches [`Rule::process`] only
     /// if it passes every filter (none, the default: every event). Asked
@@ -79,17 +95,53 @@ pub trait Rule: Sized {
         Vec::new()
     }
 
+    /// One event in, at most one alert out: the whole logic of a stateless
+    /// rule (used by the default [`Rule::process`]; none by default).
+    fn check(&self, event: &Event<'_>) -> Option<Alert> {
+        let _ = event;
+        None
+    }
+
     /// Consumes a batch of events (only those passing [`Rule::filters`]; a
-    /// batch none of whose events pass is not delivered).
-    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert>;
+    /// batch none of whose events pass is not delivered). By default,
+    /// [`Rule::check`] on each event.
+    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
+        events.iter().filter_map(|e| self.check(e)).collect()
+    }
 
     /// No event older than `watermark_ms` is expected any more; `i64::MAX`
-    /// means the input has ended.
-    fn advance(&mut self, watermark_ms: i64) -> Vec<Alert>;
+    /// means the input has ended. By default nothing is scheduled.
+    fn advance(&mut self, watermark_ms: i64) -> Vec<Alert> {
+        let _ = watermark_ms;
+        Vec::new()
+    }
 
-    /// Serializes the whole state.
-    fn snapshot(&self) -> Vec<u8>;
+    /// Serializes the whole state (by default there is none: empty).
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
 
-    /// Replaces the state with one from [`Rule::snapshot`].
-    fn restore(&mut self, state: &[u8]) -> Result<(), String>;
+    /// Replaces the state with one from [`Rule::snapshot`] (by default
+    /// there is none, and any snapshot, even one from an older stateful
+    /// version, restores to nothing).
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Ok(())
+    }
+}
+
+/// The record paths a rule declares: its [`Rule::fields`], then the paths
+/// of its `filters` not already there, each once.
+pub fn declared_paths(fields: Vec<String>, filters: &[EventFilter]) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    let from_filters = filters.iter().filter_map(|f| match &f.target {
+        crate::Target::Path(p) => Some(p.clone()),
+        crate::Target::Field(_) => None,
+    });
+    for path in fields.into_iter().chain(from_filters) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
 }

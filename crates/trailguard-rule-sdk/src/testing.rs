@@ -6,50 +6,73 @@
 //! alerts, parsed. The same events can be run through the built component
 //! with `trailguard_host` to prove both agree.
 
-use serde_json::Value;
+use crate::{
+    Alert, Event, EventFilter, Outcome, OwnedValue, RecordFields, Rule, Value, declared_paths,
+};
 
-use crate::{Alert, Event, EventFilter, Outcome, Rule};
+macro_rules! define_test_event {
+    ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+        /// An event that owns its strings; [`TestEvent::view`] lends it to a
+        /// rule (with the record fields a rule declared: [`Harness`] does).
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct TestEvent {
+            /// `@timestamp`, ms since the epoch.
+            pub timestamp_ms: i64,
+            $(#[doc = $doc] pub $name: Option<String>,)*
+            /// `source.as.number`.
+            pub source_as_number: Option<u32>,
+            /// `event.outcome`.
+            pub outcome: Outcome,
+            /// Raw record fields by path (set with [`TestEvent::field`]).
+            pub record: Vec<(String, OwnedValue)>,
+        }
 
-/// An event that owns its strings; [`TestEvent::view`] lends it to a rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub struct TestEvent {
-    pub timestamp_ms: i64,
-    pub event_id: Option<String>,
-    pub event_action: Option<String>,
-    pub cloud_account_id: Option<String>,
-    pub user_name: Option<String>,
-    pub identity_type: Option<String>,
-    pub source_ip: Option<String>,
-    pub source_as_number: Option<u32>,
-    pub source_as_organization: Option<String>,
-    pub user_agent: Option<String>,
-    pub user_changes_name: Option<String>,
-    pub outcome: Outcome,
+        impl TestEvent {
+            /// An event at `timestamp_ms` with every other field absent.
+            pub fn at(timestamp_ms: i64) -> Self {
+                TestEvent {
+                    timestamp_ms,
+                    $($name: None,)*
+                    source_as_number: None,
+                    outcome: Outcome::Unknown,
+                    record: Vec::new(),
+                }
+            }
+
+            /// The borrowed view of the normalized fields, with `record`.
+            pub fn view_with<'a>(&'a self, record: RecordFields<'a>) -> Event<'a> {
+                Event {
+                    timestamp_ms: self.timestamp_ms,
+                    $($name: self.$name.as_deref(),)*
+                    source_as_number: self.source_as_number,
+                    outcome: self.outcome,
+                    record,
+                }
+            }
+        }
+    };
 }
+crate::for_each_string_field!(define_test_event);
 
 impl TestEvent {
     /// A successful call of `action` at `timestamp_ms` by `user` (an
     /// `AssumedRole` in account `123456789012`), with no source yet.
     pub fn new(timestamp_ms: i64, user: &str, action: &str) -> Self {
         TestEvent {
-            timestamp_ms,
             event_id: Some(format!("{timestamp_ms}-{user}-{action}")),
             event_action: Some(action.into()),
             cloud_account_id: Some("123456789012".into()),
             user_name: Some(user.into()),
             identity_type: Some("AssumedRole".into()),
-            source_ip: None,
-            source_as_number: None,
-            source_as_organization: None,
             user_agent: Some("aws-cli/2.15.30".into()),
-            user_changes_name: None,
             outcome: Outcome::Success,
+            ..TestEvent::at(timestamp_ms)
         }
     }
 
     /// Sets the source: address, AS number and organization.
     pub fn from_network(mut self, ip: &str, as_number: u32, organization: &str) -> Self {
+        self.source_address = Some(ip.into());
         self.source_ip = Some(ip.into());
         self.source_as_number = Some(as_number);
         self.source_as_organization = Some(organization.into());
@@ -68,23 +91,31 @@ impl TestEvent {
         self
     }
 
-    /// The borrowed view a rule reads.
+    /// Sets the raw record's value at `path` (as the host would extract
+    /// it: `json!("x")`, `json!({"a": 1})`, `json!(null)`, ...).
+    pub fn field(mut self, path: &str, value: serde_json::Value) -> Self {
+        self.record.retain(|(p, _)| p != path);
+        self.record
+            .push((path.to_owned(), OwnedValue::from_json(&value)));
+        self
+    }
+
+    /// The borrowed view of the normalized fields (no record fields).
     pub fn view(&self) -> Event<'_> {
-        Event {
-            event_id: self.event_id.as_deref(),
-            event_action: self.event_action.as_deref(),
-            cloud_account_id: self.cloud_account_id.as_deref(),
-            user_name: self.user_name.as_deref(),
-            identity_type: self.identity_type.as_deref(),
-            source_address: self.source_ip.as_deref(),
-            source_ip: self.source_ip.as_deref(),
-            source_as_number: self.source_as_number,
-            source_as_organization: self.source_as_organization.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            user_changes_name: self.user_changes_name.as_deref(),
-            outcome: self.outcome,
-            ..Event::at(self.timestamp_ms)
-        }
+        self.view_with(RecordFields::default())
+    }
+
+    /// The values of `paths` in this event's record, in that order.
+    pub fn values(&self, paths: &[String]) -> Vec<Option<Value<'_>>> {
+        paths
+            .iter()
+            .map(|p| {
+                self.record
+                    .iter()
+                    .find(|(q, _)| q == p)
+                    .and_then(|(_, v)| v.view())
+            })
+            .collect()
     }
 }
 
@@ -94,14 +125,14 @@ pub struct TestAlert {
     /// `@timestamp`, ms since the epoch.
     pub timestamp_ms: i64,
     /// The rule's fields.
-    pub document: Value,
+    pub document: serde_json::Value,
 }
 
 impl TestAlert {
     fn parse(alert: Alert) -> TestAlert {
         TestAlert {
             timestamp_ms: alert.timestamp_ms,
-            document: serde_json::from_str(&alert.document).unwrap_or(Value::Null),
+            document: serde_json::from_str(&alert.document).unwrap_or(serde_json::Value::Null),
         }
     }
 }
@@ -109,6 +140,7 @@ impl TestAlert {
 /// Runs a rule natively with the host's batching and watermark.
 pub struct Harness<R> {
     rule: R,
+    paths: Vec<String>,
     filters: Vec<EventFilter>,
     lateness_ms: i64,
     batch: usize,
@@ -120,8 +152,10 @@ impl<R: Rule> Harness<R> {
     /// host's defaults: batches of 1024, 15 minutes of allowed lateness.
     pub fn new(config: &str) -> Result<Self, String> {
         let rule = R::create(config)?;
+        let filters = rule.filters();
         Ok(Harness {
-            filters: rule.filters(),
+            paths: declared_paths(rule.fields(), &filters),
+            filters,
             rule,
             lateness_ms: 15 * 60_000,
             batch: 1024,
@@ -147,9 +181,12 @@ impl<R: Rule> Harness<R> {
         for chunk in events.chunks(self.batch) {
             // As the host does: only events passing the rule's filters, and
             // no call when none does.
+            let values: Vec<Vec<Option<Value<'_>>>> =
+                chunk.iter().map(|e| e.values(&self.paths)).collect();
             let views: Vec<Event<'_>> = chunk
                 .iter()
-                .map(TestEvent::view)
+                .zip(&values)
+                .map(|(e, v)| e.view_with(RecordFields::new(&self.paths, v)))
                 .filter(|e| self.filters.iter().all(|f| f.accepts(e)))
                 .collect();
             if !views.is_empty() {

@@ -3,19 +3,17 @@
 //! The root user can do anything in an account and should be locked away;
 //! every call it makes, from any network, is worth a look. This rule was
 //! written from the `trailguard new-rule` template as the worked example of
-//! docs/writing-a-rule.md.
+//! docs/writing-a-rule.md: a stateless rule is its metadata, its
+//! configuration, the events it wants and a check of one event.
 
 use serde::{Deserialize, Serialize};
 use trailguard_rule_sdk::{
     Alert, AlertBuilder, Event, EventFilter, Field, Outcome, Rule, RuleInfo, Severity, config,
-    export_rule, serde_json, snapshot,
+    export_rule, serde_json,
 };
 
 /// The rule's id, as it appears in alerts and configuration files.
 pub const RULE_ID: &str = "aws-root-activity";
-
-/// Version of the snapshot's state layout; bump it when `State` changes.
-const STATE_FORMAT: u32 = 1;
 
 /// The rule's configuration (`[rules.aws-root-activity]` in trailguard.toml).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -29,33 +27,9 @@ pub struct Config {
     pub include_failed: bool,
 }
 
-/// What the rule remembers between calls (nothing yet; a snapshot of it is
-/// still versioned so state can be added later).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct State {}
-
 /// The rule.
 pub struct RootActivity {
     config: Config,
-    state: State,
-}
-
-impl RootActivity {
-    fn matches(&self, event: &Event<'_>) -> bool {
-        event.identity_type == Some("Root")
-            && (event.outcome == Outcome::Success || self.config.include_failed)
-            && !event
-                .event_action
-                .is_some_and(|a| self.config.ignore_actions.iter().any(|x| x == a))
-    }
-}
-
-fn outcome(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Success => "success",
-        Outcome::Failure => "failure",
-        Outcome::Unknown => "unknown",
-    }
 }
 
 impl Rule for RootActivity {
@@ -76,10 +50,8 @@ impl Rule for RootActivity {
     }
 
     fn create(text: &str) -> Result<Self, String> {
-        Ok(RootActivity {
-            config: config::parse(text, Config::default())?,
-            state: State::default(),
-        })
+        let config = config::parse(text, Config::default())?;
+        Ok(RootActivity { config })
     }
 
     fn filters(&self) -> Vec<EventFilter> {
@@ -87,39 +59,13 @@ impl Rule for RootActivity {
         vec![EventFilter::new(Field::IdentityType, ["Root"])]
     }
 
-    fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
-        events
-            .iter()
-            .filter(|e| self.matches(e))
-            .map(|e| {
-                AlertBuilder::new(e.timestamp_ms)
-                    .field("event.id", e.event_id)
-                    .field("event.action", e.event_action)
-                    .field("event.provider", e.event_provider)
-                    .field("cloud.account.id", e.cloud_account_id)
-                    .field("user.name", e.user_name)
-                    .field("aws.cloudtrail.user_identity.type", e.identity_type)
-                    .field("source.address", e.source_address)
-                    .field("source.ip", e.source_ip)
-                    .field("source.as.number", e.source_as_number)
-                    .field("source.as.organization.name", e.source_as_organization)
-                    .field("event.outcome", outcome(e.outcome))
-                    .build()
-            })
-            .collect()
-    }
-
-    fn advance(&mut self, _watermark_ms: i64) -> Vec<Alert> {
-        Vec::new()
-    }
-
-    fn snapshot(&self) -> Vec<u8> {
-        snapshot::encode(RULE_ID, STATE_FORMAT, &self.state)
-    }
-
-    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.state = snapshot::decode(RULE_ID, STATE_FORMAT, bytes)?;
-        Ok(())
+    fn check(&self, event: &Event<'_>) -> Option<Alert> {
+        let counted = event.outcome == Outcome::Success || self.config.include_failed;
+        let ignored = event
+            .event_action
+            .is_some_and(|a| self.config.ignore_actions.iter().any(|x| x == a));
+        (event.identity_type == Some("Root") && counted && !ignored)
+            .then(|| AlertBuilder::from_event(event).build())
     }
 }
 

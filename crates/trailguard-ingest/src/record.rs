@@ -1,0 +1,552 @@
+//! Fields of the raw CloudTrail record that rules declared: which paths to
+//! extract ([`RecordPaths`]), the extraction (once per event, however many
+//! rules ask), and the values an event carries ([`RecordValues`]).
+//!
+//! A path is a dotted list of keys. At each object, the whole rest of the
+//! path is tried as one key first (`{"a.b": 1}`), then ever shorter dotted
+//! heads, longest first (`{"a": {"b": 1}}`); the first key present is
+//! followed. A value that is a string holding a JSON object (as Athena and
+//! Glue exports deliver `requestParameters`) is descended into. When an
+//! object repeats a key, the last one counts (as in `serde_json::Value`).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use trailguard_rule_sdk::{OwnedValue, Value, ValueKind};
+
+use crate::NormalizedEvent;
+
+/// Largest JSON text of one value that is carried; a larger value is kept
+/// as [`ValueKind::Oversized`] (present, without content).
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// Whether an event (its normalized fields) is one a rule wants: its
+/// filters on normalized fields, checked before its paths are extracted.
+pub type EventTest = Arc<dyn Fn(&NormalizedEvent) -> bool + Send + Sync>;
+
+/// The record paths to extract from events, in order (the union of what the
+/// loaded rules declared), and for which events: a rule's paths are
+/// extracted only from events that pass its filters on normalized fields,
+/// since it never sees the others. Cheap to clone; events keep the list
+/// their values belong to.
+#[derive(Clone, Default)]
+pub struct RecordPaths(Option<Arc<Requests>>);
+
+struct Requests {
+    paths: Vec<String>,
+    /// Per rule: the indices of its paths, and which events it wants
+    /// (`None`: all).
+    groups: Vec<(Vec<usize>, Option<EventTest>)>,
+}
+
+impl std::fmt::Debug for RecordPaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RecordPaths").field(&self.paths()).finish()
+    }
+}
+
+impl PartialEq for RecordPaths {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths() == other.paths()
+    }
+}
+
+impl Eq for RecordPaths {}
+
+impl RecordPaths {
+    /// The paths `paths`, each once, in first-seen order, extracted from
+    /// every event.
+    pub fn new(paths: impl IntoIterator<Item = String>) -> Self {
+        RecordPaths::from_requests([(paths.into_iter().collect(), None)])
+    }
+
+    /// The union of what several rules read: for each, its paths and the
+    /// events it wants (`None`: all).
+    pub fn from_requests(
+        requests: impl IntoIterator<Item = (Vec<String>, Option<EventTest>)>,
+    ) -> Self {
+        let mut paths: Vec<String> = Vec::new();
+        let mut groups = Vec::new();
+        for (wanted, test) in requests {
+            if wanted.is_empty() {
+                continue;
+            }
+            let indices = wanted
+                .into_iter()
+                .map(|p| match paths.iter().position(|q| *q == p) {
+                    Some(i) => i,
+                    None => {
+                        paths.push(p);
+                        paths.len() - 1
+                    }
+                })
+                .collect();
+            groups.push((indices, test));
+        }
+        if paths.is_empty() {
+            RecordPaths(None)
+        } else {
+            RecordPaths(Some(Arc::new(Requests { paths, groups })))
+        }
+    }
+
+    /// The paths.
+    pub fn paths(&self) -> &[String] {
+        self.0.as_ref().map_or(&[], |r| &r.paths)
+    }
+
+    /// Whether there are none (nothing is extracted).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether `self` and `other` are the same list (not only equal).
+    pub fn same(&self, other: &RecordPaths) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// The values of every path in `record`, the JSON text of one
+    /// CloudTrail record.
+    pub fn extract(&self, record: &str) -> RecordValues {
+        self.extract_where(record, |_| true)
+    }
+
+    /// The values in `record` of the paths of the rules that want `event`
+    /// (the event made from it, with its normalized fields); the others
+    /// read as absent.
+    pub fn extract_for(&self, event: &NormalizedEvent, record: &str) -> RecordValues {
+        self.extract_where(record, |test| test.as_ref().is_none_or(|t| t(event)))
+    }
+
+    fn extract_where(
+        &self,
+        record: &str,
+        wanted: impl Fn(&Option<EventTest>) -> bool,
+    ) -> RecordValues {
+        let Some(requests) = &self.0 else {
+            return RecordValues::default();
+        };
+        let mut needed = vec![false; requests.paths.len()];
+        for (indices, test) in &requests.groups {
+            if wanted(test) {
+                for &i in indices {
+                    needed[i] = true;
+                }
+            }
+        }
+        let lookups: Vec<(usize, &str)> = requests
+            .paths
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| needed[*i])
+            .map(|(i, p)| (i, p.as_str()))
+            .collect();
+        if lookups.is_empty() {
+            // No rule wants this event: its values are all absent.
+            return RecordValues {
+                paths: self.clone(),
+                values: Box::default(),
+            };
+        }
+        let mut values = vec![OwnedValue::default(); requests.paths.len()];
+        resolve(record, &lookups, &mut values);
+        RecordValues {
+            paths: self.clone(),
+            values: values.into(),
+        }
+    }
+}
+
+/// The values an event carries for the paths some rule declared.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordValues {
+    paths: RecordPaths,
+    values: Box<[OwnedValue]>,
+}
+
+impl RecordValues {
+    /// `values` of `paths`, in order (missing ones absent, extra ones
+    /// dropped).
+    pub fn new(paths: RecordPaths, values: Vec<OwnedValue>) -> Self {
+        let mut values = values;
+        values.resize(paths.paths().len(), OwnedValue::default());
+        RecordValues {
+            paths,
+            values: values.into(),
+        }
+    }
+
+    /// The paths the values belong to.
+    pub fn paths(&self) -> &RecordPaths {
+        &self.paths
+    }
+
+    /// The value of the `k`-th path.
+    pub fn at(&self, k: usize) -> Option<&OwnedValue> {
+        self.values.get(k)
+    }
+
+    /// The value at `path`, when it was extracted and present.
+    pub fn get(&self, path: &str) -> Option<Value<'_>> {
+        let k = self.paths.paths().iter().position(|p| p == path)?;
+        self.values.get(k)?.view()
+    }
+
+    /// Whether nothing was extracted.
+    pub fn is_empty(&self) -> bool {
+        self.values.iter().all(|v| v.kind() == ValueKind::Absent)
+    }
+
+    /// The extracted values as one flat JSON object, path to value (absent
+    /// and oversized ones left out): extracting the same paths from it gives
+    /// the same values, since a key spelled with dots is found first.
+    pub fn to_flat_json(&self) -> String {
+        let mut object = String::from("{");
+        for (path, value) in self.paths.paths().iter().zip(self.values.iter()) {
+            if let Some(json) = value.view().and_then(Value::to_json) {
+                if object.len() > 1 {
+                    object.push(',');
+                }
+                object.push_str(&serde_json::Value::from(path.as_str()).to_string());
+                object.push(':');
+                object.push_str(&json);
+            }
+        }
+        object.push('}');
+        object
+    }
+}
+
+/// Fills `out[slot]` for each `(slot, rest of the path)` in `requests`,
+/// looked up in the JSON value `text`.
+fn resolve(text: &str, requests: &[(usize, &str)], out: &mut [OwnedValue]) {
+    if text.starts_with('"') {
+        // A string holding an object: descend into it.
+        if let Ok(Text(inner)) = serde_json::from_str::<Text<'_>>(text)
+            && inner.trim_start().starts_with('{')
+        {
+            resolve(inner.trim_start(), requests, out);
+        }
+        return;
+    }
+    if !text.starts_with('{') {
+        return;
+    }
+    let wanted = |key: &str| {
+        requests.iter().any(|(_, rest)| {
+            rest.strip_prefix(key)
+                .is_some_and(|after| after.is_empty() || after.starts_with('.'))
+        })
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let Ok(members) = (Members { wanted: &wanted }).deserialize(&mut de) else {
+        return;
+    };
+    let find = |key: &str| members.iter().rposition(|(k, _)| k == key);
+    let mut children: Vec<Vec<(usize, &str)>> = vec![Vec::new(); members.len()];
+    for &(slot, rest) in requests {
+        if let Some(m) = find(rest) {
+            out[slot] = value_of(members[m].1);
+            continue;
+        }
+        for (dot, _) in rest.rmatch_indices('.') {
+            if let Some(m) = find(&rest[..dot]) {
+                children[m].push((slot, &rest[dot + 1..]));
+                break;
+            }
+        }
+    }
+    for (m, requests) in children.iter().enumerate() {
+        if !requests.is_empty() {
+            resolve(members[m].1.get(), requests, out);
+        }
+    }
+}
+
+/// The typed value of one JSON value's text.
+fn value_of(raw: &RawValue) -> OwnedValue {
+    let text = raw.get();
+    if text.len() > MAX_VALUE_BYTES {
+        return OwnedValue::new(ValueKind::Oversized, "");
+    }
+    match text.as_bytes().first() {
+        Some(b'n') => OwnedValue::new(ValueKind::Null, ""),
+        Some(b't') => OwnedValue::new(ValueKind::True, ""),
+        Some(b'f') => OwnedValue::new(ValueKind::False, ""),
+        Some(b'"') => match serde_json::from_str::<Text<'_>>(text) {
+            Ok(Text(s)) => OwnedValue::new(ValueKind::String, &s),
+            Err(_) => OwnedValue::default(),
+        },
+        Some(b'{') => OwnedValue::new(ValueKind::Object, &compact(text)),
+        Some(b'[') => OwnedValue::new(ValueKind::Array, &compact(text)),
+        Some(_) => OwnedValue::new(ValueKind::Number, text),
+        None => OwnedValue::default(),
+    }
+}
+
+/// JSON text without insignificant whitespace, otherwise byte for byte
+/// (numbers keep the digits they were written with, keys their order and
+/// escapes; a parse-and-print would round numbers past `f64`). Most records
+/// are delivered compact and are taken as they are.
+pub(crate) fn compact(text: &str) -> Cow<'_, str> {
+    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    if !text.bytes().any(blank) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_ascii() && blank(c as u8) {
+            continue;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// The members of an object whose keys `wanted` accepts, with their values'
+/// text; the others are skipped without being built.
+struct Members<'w, F> {
+    wanted: &'w F,
+}
+
+type Captured<'de> = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Members<'_, F> {
+    type Value = Captured<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Captured<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Members<'_, F> {
+    type Value = Captured<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Captured<'de>, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Text(key)) = map.next_key()? {
+            if (self.wanted)(&key) {
+                members.push((key, map.next_value::<&'de RawValue>()?));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(record: &str, path: &str) -> Option<(ValueKind, String)> {
+        let values = RecordPaths::new([path.to_owned()]).extract(record);
+        let v = values.at(0)?;
+        (v.kind() != ValueKind::Absent).then(|| (v.kind(), v.text().to_owned()))
+    }
+
+    const RECORD: &str = r#"{
+        "eventName": "PutBucketPolicy",
+        "requestParameters": {"bucketName": "logs", "bucketPolicy": {"Statement": [{"Principal": "*"}]}, "n": 12.50, "big": 123456789012345678901, "on": false, "nothing": null, "list": [1, "a"]},
+        "userIdentity": {"sessionContext": {"sessionIssuer": {"type": "Role"}}},
+        "a.b": "flat", "a": {"b": "nested", "c": "only nested"},
+        "dup": 1, "dup": 2,
+        "esc": "q\"\u0041",
+        "athena": "{\"inner\":{\"x\":true}}"
+    }"#;
+
+    #[test]
+    fn values_keep_their_json_type_and_exact_text() {
+        use ValueKind as K;
+        let s = |k: K, t: &str| Some((k, t.to_owned()));
+        assert_eq!(
+            get(RECORD, "requestParameters.bucketName"),
+            s(K::String, "logs")
+        );
+        assert_eq!(get(RECORD, "requestParameters.n"), s(K::Number, "12.50"));
+        assert_eq!(
+            get(RECORD, "requestParameters.big"),
+            s(K::Number, "123456789012345678901"),
+            "numbers are not rounded"
+        );
+        assert_eq!(get(RECORD, "requestParameters.on"), s(K::False, ""));
+        assert_eq!(get(RECORD, "requestParameters.nothing"), s(K::Null, ""));
+        assert_eq!(get(RECORD, "requestParameters.absent"), None);
+        assert_eq!(
+            get(RECORD, "requestParameters.list"),
+            s(K::Array, r#"[1,"a"]"#)
+        );
+        assert_eq!(
+            get(RECORD, "requestParameters.bucketPolicy"),
+            s(K::Object, r#"{"Statement":[{"Principal":"*"}]}"#),
+            "compact, keys in record order"
+        );
+        assert_eq!(
+            get(RECORD, "requestParameters").map(|(_, t)| t),
+            Some(r#"{"bucketName":"logs","bucketPolicy":{"Statement":[{"Principal":"*"}]},"n":12.50,"big":123456789012345678901,"on":false,"nothing":null,"list":[1,"a"]}"#.to_owned()),
+            "numbers as written"
+        );
+        assert_eq!(
+            compact(r#"{ "a b" : "x\" y" ,"c":[ 1 , 2 ] }"#),
+            r#"{"a b":"x\" y","c":[1,2]}"#,
+            "blanks inside strings stay"
+        );
+        assert_eq!(
+            get(RECORD, "userIdentity.sessionContext.sessionIssuer.type"),
+            s(K::String, "Role")
+        );
+        assert_eq!(get(RECORD, "esc"), s(K::String, "q\"A"));
+        assert_eq!(
+            get(RECORD, "dup"),
+            s(K::Number, "2"),
+            "the last repeat counts"
+        );
+        assert_eq!(get(RECORD, "eventName.x"), None, "a string has no members");
+    }
+
+    #[test]
+    fn a_flat_dotted_key_is_found_before_the_nested_path() {
+        assert_eq!(get(RECORD, "a.b"), Some((ValueKind::String, "flat".into())));
+        assert_eq!(
+            get(RECORD, "a.c"),
+            Some((ValueKind::String, "only nested".into()))
+        );
+    }
+
+    #[test]
+    fn a_string_holding_an_object_is_descended_into() {
+        assert_eq!(
+            get(RECORD, "athena.inner.x"),
+            Some((ValueKind::True, String::new()))
+        );
+        assert_eq!(
+            get(RECORD, "athena"),
+            Some((ValueKind::String, r#"{"inner":{"x":true}}"#.into())),
+            "asked whole, it is the string it is"
+        );
+    }
+
+    #[test]
+    fn many_paths_are_extracted_in_one_pass_in_their_order() {
+        let paths = RecordPaths::new(
+            [
+                "requestParameters.n",
+                "eventName",
+                "requestParameters",
+                "a.b",
+                "eventName",
+            ]
+            .map(String::from),
+        );
+        assert_eq!(paths.paths().len(), 4, "each path once");
+        let values = paths.extract(RECORD);
+        assert_eq!(
+            values.get("eventName"),
+            Some(Value::String("PutBucketPolicy"))
+        );
+        assert_eq!(
+            values.get("requestParameters.n"),
+            Some(Value::Number("12.50"))
+        );
+        assert!(matches!(
+            values.get("requestParameters"),
+            Some(Value::Object(_))
+        ));
+        assert_eq!(values.get("a.b"), Some(Value::String("flat")));
+        // The flat form gives the same values back.
+        let again = paths.extract(&values.to_flat_json());
+        assert_eq!(again.values, values.values);
+    }
+
+    #[test]
+    fn an_oversized_value_is_present_without_content() {
+        let big = format!(r#"{{"x": "{}", "y": 1}}"#, "a".repeat(MAX_VALUE_BYTES));
+        assert_eq!(get(&big, "x"), Some((ValueKind::Oversized, String::new())));
+        assert_eq!(get(&big, "y"), Some((ValueKind::Number, "1".into())));
+    }
+
+    #[test]
+    fn broken_records_give_absent_values() {
+        assert_eq!(get("not json", "a"), None);
+        assert_eq!(get(r#"{"a": "#, "a"), None);
+        assert_eq!(get("[1,2]", "a"), None);
+        assert!(RecordPaths::default().extract(RECORD).is_empty());
+    }
+
+    #[test]
+    fn a_rules_paths_are_extracted_only_from_events_it_wants() {
+        let s3: EventTest =
+            Arc::new(|e: &NormalizedEvent| e.event_provider.as_deref() == Some("s3.amazonaws.com"));
+        let paths = RecordPaths::from_requests([
+            (vec!["requestParameters.bucketName".to_owned()], Some(s3)),
+            (
+                vec![
+                    "eventName".to_owned(),
+                    "requestParameters.bucketName".to_owned(),
+                ],
+                None,
+            ),
+            (Vec::new(), None),
+        ]);
+        assert_eq!(paths.paths().len(), 2, "each path once");
+        let record = r#"{"eventName":"X","requestParameters":{"bucketName":"b"}}"#;
+        let mut event = NormalizedEvent::at(0);
+        // The second rule wants every event, and reads the bucket too.
+        assert_eq!(
+            paths
+                .extract_for(&event, record)
+                .get("requestParameters.bucketName"),
+            Some(Value::String("b"))
+        );
+        let only_s3 = RecordPaths::from_requests([(
+            vec!["requestParameters.bucketName".to_owned()],
+            Some(Arc::new(|e: &NormalizedEvent| e.event_provider.is_some()) as EventTest),
+        )]);
+        let skipped = only_s3.extract_for(&event, record);
+        assert!(
+            skipped.is_empty() && skipped.paths().same(&only_s3),
+            "not wanted"
+        );
+        event.event_provider = Some("s3.amazonaws.com".into());
+        assert!(!only_s3.extract_for(&event, record).is_empty());
+    }
+}
