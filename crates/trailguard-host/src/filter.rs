@@ -22,6 +22,11 @@ const MAX_VALUES: usize = 1024;
 /// Longest value, in bytes.
 const MAX_VALUE_BYTES: usize = 1024;
 
+/// Up to this many values, an exact, case-sensitive equality filter
+/// compares them one by one (a few bytes each, cheaper than starting an
+/// automaton: the usual filter is one identity type or a few actions).
+const DIRECT_VALUES: usize = 8;
+
 /// One filter, ready to check.
 #[derive(Clone, Debug)]
 struct Compiled {
@@ -29,14 +34,17 @@ struct Compiled {
     /// The declared path's index, for a filter on a record field.
     path: Option<usize>,
     /// The listed values (lower-cased when ignoring case), anchored,
-    /// longest match first.
-    automaton: AhoCorasick,
+    /// longest match first; `None` when they are compared directly.
+    automaton: Option<AhoCorasick>,
 }
 
 impl Compiled {
     fn accepts(&self, value: Option<&str>) -> bool {
         let Some(value) = value else {
             return false;
+        };
+        let Some(automaton) = &self.automaton else {
+            return self.declared.any_of.iter().any(|listed| listed == value);
         };
         let lower;
         // The automaton ignores ASCII case; other letters are lower-cased
@@ -48,7 +56,7 @@ impl Compiled {
             value
         };
         let input = Input::new(value).anchored(Anchored::Yes);
-        match self.automaton.find(input) {
+        match automaton.find(input) {
             None => false,
             Some(m) => match self.declared.comparison {
                 Comparison::Prefix => true,
@@ -116,17 +124,25 @@ impl Filters {
                         })?,
                 ),
             };
-            let values: Vec<String> = if f.ignore_case {
-                f.any_of.iter().map(|v| v.to_lowercase()).collect()
+            let direct = !f.ignore_case
+                && f.comparison == Comparison::Equals
+                && f.any_of.len() <= DIRECT_VALUES;
+            let automaton = if direct {
+                None
             } else {
-                f.any_of.clone()
+                let values: Vec<String> = if f.ignore_case {
+                    f.any_of.iter().map(|v| v.to_lowercase()).collect()
+                } else {
+                    f.any_of.clone()
+                };
+                let automaton = AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .start_kind(StartKind::Anchored)
+                    .ascii_case_insensitive(f.ignore_case)
+                    .build(&values)
+                    .map_err(|e| refuse(format!("the filter on {on} cannot be built: {e}")))?;
+                Some(automaton)
             };
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .start_kind(StartKind::Anchored)
-                .ascii_case_insensitive(f.ignore_case)
-                .build(&values)
-                .map_err(|e| refuse(format!("the filter on {on} cannot be built: {e}")))?;
             compiled.push(Compiled {
                 declared: f,
                 path,
@@ -253,6 +269,8 @@ mod tests {
                         any_of: listed[..n].iter().map(|s| (*s).to_owned()).collect(),
                     };
                     let f = checked(vec![declared.clone()]);
+                    let direct = comparison == Comparison::Equals && !ignore_case && n <= 8;
+                    assert_eq!(f.0[0].automaton.is_none(), direct);
                     for v in values {
                         assert_eq!(
                             f.0[0].accepts(Some(v)),

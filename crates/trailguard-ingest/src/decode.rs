@@ -501,9 +501,7 @@ impl Context<'_, '_> {
     }
 
     fn record(&mut self, record: RawRecord<'_>, raw: &[u8], position: &dyn Fn() -> String) {
-        // The text of a record that parsed is valid UTF-8.
-        let text = std::str::from_utf8(raw).unwrap_or_default();
-        let result = self.normalizer.normalize(record, text);
+        let result = self.normalizer.normalize(record, raw);
         self.accept(result, raw, position);
     }
 

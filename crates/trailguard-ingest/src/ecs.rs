@@ -249,8 +249,13 @@ impl Normalizer<'_> {
             // The record itself when the document kept it, else what the
             // integration's fields give back of it.
             match get(doc, "event.original") {
-                Some(Value::String(original)) => self.add_record(&mut event, original),
-                _ => self.add_record(&mut event, &cloudtrail_record(doc).to_string()),
+                Some(Value::String(original)) => {
+                    self.add_record(&mut event, original.as_bytes(), false);
+                }
+                _ => {
+                    let rebuilt = cloudtrail_record(doc).to_string();
+                    self.add_record(&mut event, rebuilt.as_bytes(), true);
+                }
             }
         }
         Ok((event, no_asn))

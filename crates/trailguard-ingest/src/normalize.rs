@@ -356,9 +356,21 @@ impl<'a> Normalizer<'a> {
 
     /// Adds to `event` what it keeps of its record `text`: the values of
     /// the paths of the rules that want it and, if asked, the text itself.
-    pub(crate) fn add_record(&self, event: &mut NormalizedEvent, text: &str) {
+    /// `parsed`: serde_json has just parsed `text` (else it is checked).
+    pub(crate) fn add_record(&self, event: &mut NormalizedEvent, text: &[u8], parsed: bool) {
+        if self.paths.is_empty() && !self.keep_original {
+            return;
+        }
+        // The text of a record that parsed is UTF-8 (checked all the same).
+        let Ok(text) = std::str::from_utf8(text) else {
+            return;
+        };
         if !self.paths.is_empty() {
-            event.record = self.paths.extract_for(event, text);
+            event.record = if parsed {
+                self.paths.extract_parsed_for(event, text)
+            } else {
+                self.paths.extract_for(event, text)
+            };
         }
         if self.keep_original {
             event.original = Some(crate::record::compact(text).into());
@@ -420,7 +432,7 @@ impl<'a> Normalizer<'a> {
     pub(crate) fn normalize(
         &self,
         raw: RawRecord<'_>,
-        text: &str,
+        text: &[u8],
     ) -> Result<(NormalizedEvent, Option<NoAsnReason>), RejectReason> {
         let time_text = raw
             .event_time
@@ -502,7 +514,7 @@ impl<'a> Normalizer<'a> {
             record: RecordValues::default(),
             original: None,
         };
-        self.add_record(&mut event, text);
+        self.add_record(&mut event, text, true);
         Ok((event, no_asn))
     }
 }
@@ -513,7 +525,9 @@ mod tests {
 
     fn normalize(json: &str) -> Result<NormalizedEvent, RejectReason> {
         let raw: RawRecord<'_> = serde_json::from_str(json).expect("valid JSON");
-        Normalizer::new(None).normalize(raw, json).map(|(e, _)| e)
+        Normalizer::new(None)
+            .normalize(raw, json.as_bytes())
+            .map(|(e, _)| e)
     }
 
     #[test]
@@ -631,7 +645,7 @@ mod tests {
             let json = format!(r#"{{"eventTime":"{time}"}}"#);
             let raw: RawRecord<'_> = serde_json::from_str(&json).expect("valid JSON");
             normalizer
-                .normalize(raw, &json)
+                .normalize(raw, json.as_bytes())
                 .map(|(e, _)| e.timestamp_ms)
         };
         assert_eq!(

@@ -12,8 +12,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{IgnoredAny, Visitor};
 use trailguard_rule_sdk::{OwnedValue, Value, ValueKind};
 
 use crate::NormalizedEvent;
@@ -112,15 +111,27 @@ impl RecordPaths {
     }
 
     /// The values of every path in `record`, the JSON text of one
-    /// CloudTrail record.
+    /// CloudTrail record (none if it is not valid JSON).
     pub fn extract(&self, record: &str) -> RecordValues {
+        if !valid(record) {
+            return RecordValues::default();
+        }
         self.extract_where(record, |_| true)
     }
 
     /// The values in `record` of the paths of the rules that want `event`
     /// (the event made from it, with its normalized fields); the others
-    /// read as absent.
+    /// read as absent, and all do if `record` is not valid JSON.
     pub fn extract_for(&self, event: &NormalizedEvent, record: &str) -> RecordValues {
+        if self.is_empty() || !valid(record) {
+            return RecordValues::default();
+        }
+        self.extract_parsed_for(event, record)
+    }
+
+    /// [`RecordPaths::extract_for`] of a record serde_json has just parsed
+    /// (the decoder's: not validated again).
+    pub(crate) fn extract_parsed_for(&self, event: &NormalizedEvent, record: &str) -> RecordValues {
         self.extract_where(record, |test| test.as_ref().is_none_or(|t| t(event)))
     }
 
@@ -132,6 +143,14 @@ impl RecordPaths {
         let Some(requests) = &self.0 else {
             return RecordValues::default();
         };
+        if !requests.groups.iter().any(|(_, test)| wanted(test)) {
+            // No rule wants this event (the usual case for a rule that
+            // looks at a few kinds of call): nothing to look up.
+            return RecordValues {
+                paths: self.clone(),
+                values: Box::default(),
+            };
+        }
         let mut needed = vec![false; requests.paths.len()];
         for (indices, test) in &requests.groups {
             if wanted(test) {
@@ -147,13 +166,6 @@ impl RecordPaths {
             .filter(|(i, _)| needed[*i])
             .map(|(i, p)| (i, p.as_str()))
             .collect();
-        if lookups.is_empty() {
-            // No rule wants this event: its values are all absent.
-            return RecordValues {
-                paths: self.clone(),
-                values: Box::default(),
-            };
-        }
         let mut values = vec![OwnedValue::default(); requests.paths.len()];
         resolve(record, &lookups, &mut values);
         RecordValues {
@@ -223,19 +235,23 @@ impl RecordValues {
     }
 }
 
+/// Whether `text` is one valid JSON value.
+fn valid(text: &str) -> bool {
+    serde_json::from_str::<IgnoredAny>(text).is_ok()
+}
+
 /// Fills `out[slot]` for each `(slot, rest of the path)` in `requests`,
-/// looked up in the JSON value `text`.
+/// looked up in the JSON value `text` (valid JSON: see [`members`]).
 fn resolve(text: &str, requests: &[(usize, &str)], out: &mut [OwnedValue]) {
     if text.starts_with('"') {
-        // A string holding an object: descend into it.
-        if let Ok(Text(inner)) = serde_json::from_str::<Text<'_>>(text)
-            && inner.trim_start().starts_with('{')
-        {
-            resolve(inner.trim_start(), requests, out);
+        // A string holding an object: descend into it (checked first: the
+        // string's content was never parsed).
+        if let Ok(Text(inner)) = serde_json::from_str::<Text<'_>>(text) {
+            let inner = inner.trim();
+            if inner.starts_with('{') && valid(inner) {
+                resolve(inner, requests, out);
+            }
         }
-        return;
-    }
-    if !text.starts_with('{') {
         return;
     }
     let wanted = |key: &str| {
@@ -244,12 +260,11 @@ fn resolve(text: &str, requests: &[(usize, &str)], out: &mut [OwnedValue]) {
                 .is_some_and(|after| after.is_empty() || after.starts_with('.'))
         })
     };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let Ok(members) = (Members { wanted: &wanted }).deserialize(&mut de) else {
+    let Some(members) = members(text, &wanted) else {
         return;
     };
     let find = |key: &str| members.iter().rposition(|(k, _)| k == key);
-    let mut children: Vec<Vec<(usize, &str)>> = vec![Vec::new(); members.len()];
+    let mut children: Vec<(usize, usize, &str)> = Vec::new();
     for &(slot, rest) in requests {
         if let Some(m) = find(rest) {
             out[slot] = value_of(members[m].1);
@@ -257,21 +272,130 @@ fn resolve(text: &str, requests: &[(usize, &str)], out: &mut [OwnedValue]) {
         }
         for (dot, _) in rest.rmatch_indices('.') {
             if let Some(m) = find(&rest[..dot]) {
-                children[m].push((slot, &rest[dot + 1..]));
+                children.push((m, slot, &rest[dot + 1..]));
                 break;
             }
         }
     }
-    for (m, requests) in children.iter().enumerate() {
-        if !requests.is_empty() {
-            resolve(members[m].1.get(), requests, out);
+    children.sort_by_key(|c| c.0);
+    for group in children.chunk_by(|a, b| a.0 == b.0) {
+        let requests: Vec<(usize, &str)> = group.iter().map(|&(_, s, r)| (s, r)).collect();
+        resolve(members[group[0].0].1, &requests, out);
+    }
+}
+
+/// The members of the JSON object `text` whose keys `wanted` accepts, with
+/// their values' text; `None` if `text` is not an object.
+///
+/// `text` must be valid JSON (every caller's text was parsed by serde_json
+/// first: the record, or a string checked before it is descended into):
+/// values are skipped by finding their end, quotes and brackets with
+/// `memchr`, without being parsed again. On text that is not valid JSON
+/// it still ends, in time linear in its length, and never reads past it.
+fn members<'t>(
+    text: &'t str,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Option<Vec<(Cow<'t, str>, &'t str)>> {
+    let bytes = text.as_bytes();
+    let blank = |mut i: usize| {
+        while bytes.get(i)?.is_ascii_whitespace() {
+            i += 1;
+        }
+        Some(i)
+    };
+    let mut i = blank(0)?;
+    if bytes[i] != b'{' {
+        return None;
+    }
+    let mut found = Vec::new();
+    i = blank(i + 1)?;
+    if bytes[i] == b'}' {
+        return Some(found);
+    }
+    loop {
+        if bytes[i] != b'"' {
+            return None;
+        }
+        let key_end = string_end(bytes, i)?;
+        let raw_key = text.get(i + 1..key_end - 1)?;
+        let key = if raw_key.contains('\\') {
+            Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
+        } else {
+            Cow::Borrowed(raw_key)
+        };
+        i = blank(key_end)?;
+        if bytes[i] != b':' {
+            return None;
+        }
+        let start = blank(i + 1)?;
+        let end = value_end(bytes, start)?;
+        if wanted(&key) {
+            found.push((key, text.get(start..end)?));
+        }
+        i = blank(end)?;
+        match bytes[i] {
+            b',' => i = blank(i + 1)?,
+            b'}' => return Some(found),
+            _ => return None,
+        }
+    }
+}
+
+/// The end (exclusive) of the string whose opening quote is at `start`.
+/// Most strings of a record are short: a byte loop beats starting a vector
+/// search for each.
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match bytes.get(i)? {
+            b'"' => return Some(i + 1),
+            // A backslash escapes the next byte (`\"`, `\\`, `\u`...).
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The end (exclusive) of the JSON value starting at `start`.
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let (open, close) = match bytes.get(start)? {
+        b'"' => return string_end(bytes, start),
+        b'{' => (b'{', b'}'),
+        b'[' => (b'[', b']'),
+        _ => {
+            // A number, `true`, `false` or `null`: up to the next delimiter.
+            let n = bytes[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
+                .unwrap_or(bytes.len() - start);
+            return Some(start + n);
+        }
+    };
+    // In valid JSON the other kind of bracket balances inside, and strings
+    // are skipped whole: counting this kind alone finds the end.
+    let mut depth = 0usize;
+    let mut i = start;
+    loop {
+        let at = i + memchr::memchr3(b'"', open, close, bytes.get(i..)?)?;
+        match bytes[at] {
+            b'"' => i = string_end(bytes, at)?,
+            b if b == open => {
+                depth += 1;
+                i = at + 1;
+            }
+            _ => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(at + 1);
+                }
+                i = at + 1;
+            }
         }
     }
 }
 
 /// The typed value of one JSON value's text.
-fn value_of(raw: &RawValue) -> OwnedValue {
-    let text = raw.get();
+fn value_of(text: &str) -> OwnedValue {
     if text.len() > MAX_VALUE_BYTES {
         return OwnedValue::new(ValueKind::Oversized, "");
     }
@@ -338,39 +462,6 @@ impl<'de> serde::Deserialize<'de> for Text<'de> {
             }
         }
         deserializer.deserialize_str(V)
-    }
-}
-
-/// The members of an object whose keys `wanted` accepts, with their values'
-/// text; the others are skipped without being built.
-struct Members<'w, F> {
-    wanted: &'w F,
-}
-
-type Captured<'de> = Vec<(Cow<'de, str>, &'de RawValue)>;
-
-impl<'de, F: Fn(&str) -> bool> DeserializeSeed<'de> for Members<'_, F> {
-    type Value = Captured<'de>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Captured<'de>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, F: Fn(&str) -> bool> Visitor<'de> for Members<'_, F> {
-    type Value = Captured<'de>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Captured<'de>, A::Error> {
-        let mut members = Vec::new();
-        while let Some(Text(key)) = map.next_key()? {
-            if (self.wanted)(&key) {
-                members.push((key, map.next_value::<&'de RawValue>()?));
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(members)
     }
 }
 
@@ -548,5 +639,37 @@ mod tests {
         );
         event.event_provider = Some("s3.amazonaws.com".into());
         assert!(!only_s3.extract_for(&event, record).is_empty());
+    }
+
+    #[test]
+    fn the_scanner_ends_on_any_prefix_or_corruption_of_a_record() {
+        let wanted = |_: &str| true;
+        for end in 0..RECORD.len() {
+            if let Some(prefix) = RECORD.get(..end) {
+                let _ = members(prefix, &wanted);
+            }
+        }
+        let mut bytes = RECORD.as_bytes().to_vec();
+        for i in (0..bytes.len()).step_by(7) {
+            for b in [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':'] {
+                let saved = bytes[i];
+                bytes[i] = b;
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    let _ = members(text, &wanted);
+                    // Extraction refuses what is not JSON.
+                    let _ = RecordPaths::new(["requestParameters.n".to_owned()]).extract(text);
+                }
+                bytes[i] = saved;
+            }
+        }
+        let top: Vec<String> = members(RECORD, &wanted)
+            .expect("an object")
+            .into_iter()
+            .map(|(k, _)| k.into_owned())
+            .collect();
+        assert_eq!(
+            top,
+            ["eventName", "requestParameters", "userIdentity", "a.b", "a", "dup", "dup", "esc", "athena"]
+        );
     }
 }
