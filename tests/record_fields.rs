@@ -372,3 +372,23 @@ fn a_rule_declaring_too_many_paths_is_refused_at_load_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_value_over_the_limit_arrives_as_oversized_and_its_neighbours_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut big = record("big", "b");
+    // 70 KiB of policy: over the 64 KiB limit for one value.
+    big["requestParameters"]["bucketPolicy"] = json!({"Statement": "x".repeat(70 << 10)});
+    let input = write(&dir.path().join("a.ndjson"), format!("{big}\n").as_bytes());
+    let settings = "alert = true\nfields = [\"requestParameters.bucketPolicy\", \"requestParameters\", \"requestParameters.bucketName\"]\n";
+    let alerts = run_probe(dir.path(), &input, settings);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        reported(&alerts[0].1),
+        [
+            ("oversized".to_owned(), Some(json!(""))),
+            ("oversized".to_owned(), Some(json!(""))),
+            ("string".to_owned(), Some(json!("b"))),
+        ]
+    );
+}

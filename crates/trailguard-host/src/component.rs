@@ -607,6 +607,33 @@ mod tests {
         assert!(format!("{e:#}").contains("memor"), "{e:#}");
     }
 
+    /// The one list of fields (`for_each_string_field!`) is in the order of
+    /// the contract's `string-field` enum, which the encoder and the guest
+    /// rely on.
+    #[test]
+    fn the_field_list_is_in_the_contracts_order() {
+        macro_rules! wit_order {
+            ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+                [$(wit::StringField::$variant as usize),*]
+            };
+        }
+        let order = trailguard_rule_sdk::for_each_string_field!(wit_order);
+        assert_eq!(order.len(), Field::ALL.len());
+        for (i, (&position, field)) in order.iter().zip(Field::ALL).enumerate() {
+            assert_eq!(position, i, "{field:?}");
+            assert_eq!(from_wit_field(wit_field_at(i)), field);
+        }
+    }
+
+    fn wit_field_at(i: usize) -> wit::StringField {
+        macro_rules! all_wit {
+            ($($name:ident $variant:ident $ecs:literal $doc:literal;)*) => {
+                [$(wit::StringField::$variant),*]
+            };
+        }
+        trailguard_rule_sdk::for_each_string_field!(all_wit)[i]
+    }
+
     #[test]
     fn hostcall_fuel_admits_a_snapshot_up_to_its_limit() {
         let limits = Limits {

@@ -669,7 +669,17 @@ mod tests {
             .collect();
         assert_eq!(
             top,
-            ["eventName", "requestParameters", "userIdentity", "a.b", "a", "dup", "dup", "esc", "athena"]
+            [
+                "eventName",
+                "requestParameters",
+                "userIdentity",
+                "a.b",
+                "a",
+                "dup",
+                "dup",
+                "esc",
+                "athena"
+            ]
         );
     }
 }

@@ -16,11 +16,7 @@ use crate::Value;
 #[doc(hidden)]
 macro_rules! for_each_string_field {
     ($callback:ident) => {
-        $crate::for_each_string_field!($callback, );
-    };
-    ($callback:ident, $($args:tt)*) => {
         $callback! {
-            $($args)*
             event_id EventId "event.id" "`event.id` (CloudTrail `eventID`).";
             event_action EventAction "event.action" "`event.action` (CloudTrail `eventName`).";
             event_provider EventProvider "event.provider" "`event.provider` (CloudTrail `eventSource`).";
