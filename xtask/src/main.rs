@@ -311,9 +311,12 @@ fn test(root: &Path) -> Result<()> {
 
 /// Writes `events` generated records as NDJSON, in time order:
 /// stolen-credentials scenarios for 500 CI roles, one after the other.
+/// Writes `events` generated records to `path`, whole or not at all (an
+/// interrupted run leaves no half file to be measured next time).
 fn generate(path: &Path, events: usize) -> Result<()> {
     use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let partial = path.with_extension("partial");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
     let mut written = 0;
     let mut i = 0i64;
     while written < events {
@@ -336,6 +339,8 @@ fn generate(path: &Path, events: usize) -> Result<()> {
         i += 1;
     }
     out.flush()?;
+    drop(out);
+    std::fs::rename(&partial, path)?;
     Ok(())
 }
 

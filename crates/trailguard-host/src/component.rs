@@ -114,8 +114,8 @@ macro_rules! from_wit_field {
 trailguard_rule_sdk::for_each_string_field!(from_wit_field);
 
 /// A declared filter; one on a record path names it by its index in
-/// `paths` (an index past them is refused with the rule's other checks).
-fn from_wit_filter(filter: wit::EventFilter, paths: &[String]) -> EventFilter {
+/// `paths`, and an index past them is an error (the message says why).
+fn from_wit_filter(filter: wit::EventFilter, paths: &[String]) -> Result<EventFilter, String> {
     let target = match filter.field {
         wit::FieldRef::Standard(field) => Target::Field(from_wit_field(field)),
         wit::FieldRef::Path(k) => Target::Path(
@@ -123,10 +123,15 @@ fn from_wit_filter(filter: wit::EventFilter, paths: &[String]) -> EventFilter {
                 .ok()
                 .and_then(|k| paths.get(k))
                 .cloned()
-                .unwrap_or_else(|| format!("(undeclared path #{k})")),
+                .ok_or_else(|| {
+                    format!(
+                        "a filter names record path #{k}, but the rule declared {} path(s) in `fields`",
+                        paths.len()
+                    )
+                })?,
         ),
     };
-    EventFilter {
+    Ok(EventFilter {
         target,
         comparison: match filter.comparison {
             wit::Comparison::Equals => Comparison::Equals,
@@ -134,7 +139,7 @@ fn from_wit_filter(filter: wit::EventFilter, paths: &[String]) -> EventFilter {
         },
         ignore_case: filter.ignore_case,
         any_of: filter.any_of,
-    }
+    })
 }
 
 /// The innermost frame of the rule's own code in a trap's backtrace
@@ -269,14 +274,16 @@ impl ComponentRule {
                 call: "filters",
                 message: describe(&e, &limits),
             })?;
-        let filters = Filters::checked(
-            &info.id,
-            declared
-                .into_iter()
-                .map(|f| from_wit_filter(f, record.declared()))
-                .collect(),
-            &record,
-        )?;
+        let declared = declared
+            .into_iter()
+            .map(|f| from_wit_filter(f, record.declared()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| HostError::Rule {
+                rule: info.id.clone(),
+                call: "filters",
+                message,
+            })?;
+        let filters = Filters::checked(&info.id, declared, &record)?;
         let provenance = rule.provenance();
         let alert_overhead = AlertMaker::new(&info, &provenance).overhead();
         Ok(ComponentRule {

@@ -55,8 +55,9 @@ pub(crate) struct TooLarge;
 impl BatchEncoder {
     /// Encodes events taken from `events` (with the values of `record`'s
     /// declared paths) until the batch's text reaches `budget` bytes or the
-    /// events run out; at least one event is taken when there is one. An
-    /// empty batch means `events` was exhausted.
+    /// events run out (so a batch holds at most the budget plus one event);
+    /// at least one event is taken when there is one. An empty batch means
+    /// `events` was exhausted.
     pub(crate) fn encode(
         &mut self,
         events: &mut dyn Iterator<Item = &NormalizedEvent>,
@@ -74,10 +75,9 @@ impl BatchEncoder {
         b.value_texts.clear();
         // String 0 is the empty span [0, 0): "absent".
         b.offsets.extend([0, 0]);
+        // Every present string gets its own span, the empty one too: index 0
+        // means absent.
         let push = |b: &mut wit::EventBatch, s: &str| -> Result<u32, TooLarge> {
-            if s.is_empty() {
-                return Ok(0);
-            }
             b.text.push_str(s);
             b.offsets
                 .push(u32::try_from(b.text.len()).map_err(|_| TooLarge)?);
@@ -100,7 +100,9 @@ impl BatchEncoder {
                 for value in record.values(e) {
                     let (kind, text) =
                         value.map_or((ValueKind::Absent, ""), |v| (v.kind(), v.text()));
-                    let index = push(b, text)?;
+                    // The kind says whether there is a value: no span needed
+                    // for kinds without text.
+                    let index = if kind.has_text() { push(b, text)? } else { 0 };
                     b.value_kinds.push(kind as u8);
                     b.value_texts.push(index);
                 }
@@ -126,6 +128,8 @@ mod tests {
         let paths = RecordPaths::new(["a".to_owned(), "b.c".to_owned()]);
         let event = NormalizedEvent {
             event_id: Some("id".into()),
+            // Present but empty: not absent.
+            user_agent: Some("".into()),
             user_name: Some("ci".into()),
             source_as_number: Some(16509),
             user_changes_name: Some("eve".into()),
@@ -165,6 +169,9 @@ mod tests {
             0,
             "absent"
         );
+        let empty = b.strings[wit::StringField::UserAgent as usize];
+        assert_ne!(empty, 0, "an empty string is present");
+        assert_eq!(at(empty), "");
         // Three declared paths per event, in declaration order.
         assert_eq!(
             b.value_kinds,

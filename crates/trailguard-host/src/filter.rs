@@ -21,6 +21,9 @@ const MAX_FILTERS: usize = 16;
 const MAX_VALUES: usize = 1024;
 /// Longest value, in bytes.
 const MAX_VALUE_BYTES: usize = 1024;
+/// Most bytes of values all of a rule's filters list together: what the
+/// host compiles into automata and keeps per rule instance.
+const MAX_TOTAL_BYTES: usize = 256 << 10;
 
 /// Up to this many values, an exact, case-sensitive equality filter
 /// compares them one by one (a few bytes each, cheaper than starting an
@@ -90,6 +93,15 @@ impl Filters {
             return Err(refuse(format!(
                 "declared {} filters, over the limit of {MAX_FILTERS}",
                 filters.len()
+            )));
+        }
+        let total: usize = filters
+            .iter()
+            .flat_map(|f| f.any_of.iter().map(String::len))
+            .fold(0, usize::saturating_add);
+        if total > MAX_TOTAL_BYTES {
+            return Err(refuse(format!(
+                "its filters list {total} bytes of values, over the limit of {MAX_TOTAL_BYTES}"
             )));
         }
         let mut compiled = Vec::with_capacity(filters.len());
@@ -336,6 +348,16 @@ mod tests {
             ["x".repeat(MAX_VALUE_BYTES + 1)],
         )];
         assert!(Filters::checked("r", long, &none).is_err());
+        // Each filter within its limits, all of them together over theirs.
+        let heavy = vec![
+            EventFilter::new(
+                Field::UserName,
+                (0..MAX_VALUES).map(|i| format!("{i:01000}"))
+            );
+            MAX_FILTERS
+        ];
+        let e = Filters::checked("r", heavy, &none).expect_err("too many bytes");
+        assert!(e.to_string().contains("bytes of values"), "{e}");
         let undeclared = vec![EventFilter::path("requestParameters.x", ["1"])];
         let e = Filters::checked("r", undeclared, &none).expect_err("undeclared");
         assert!(e.to_string().contains("did not declare"), "{e}");

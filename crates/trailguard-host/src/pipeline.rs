@@ -34,7 +34,9 @@ pub struct RecoveryPolicy {
     pub checkpoint_every: usize,
     /// Snapshot each rule at the latest once the calls since carried this
     /// many events; their batches are kept in memory for the replay,
-    /// shared by all rules. Default 65,536 (about 30 MiB of events).
+    /// shared by all rules. An event counts once more per 512 bytes of
+    /// raw-record fields it carries. Default 65,536 (about 30 MiB of
+    /// events, plus at most 32 MiB of record fields).
     pub max_replay_events: usize,
     /// Snapshots may cost about this share of a rule's time, in percent;
     /// 0 snapshots only at the bounds above. Default 5.
@@ -164,6 +166,18 @@ fn reason(e: &HostError) -> String {
         HostError::Rule { message, .. } => message.clone(),
         other => other.to_string(),
     }
+}
+
+/// How many events `events` count as against
+/// [`RecoveryPolicy::max_replay_events`]: each once, plus once per 512 bytes
+/// of raw-record text it carries, so the batches kept for a replay stay
+/// bounded in bytes too (about 32 MiB of record text at the default) when
+/// rules read large record fields.
+fn replay_weight(events: &[NormalizedEvent]) -> usize {
+    events
+        .iter()
+        .map(|e| 1 + e.record_bytes() / 512)
+        .fold(0, usize::saturating_add)
 }
 
 /// One call into a rule, kept for replay until the next checkpoint.
@@ -649,7 +663,7 @@ impl Pipeline {
             }
         };
         if let Op::Process(events) = op {
-            slot.log_events += events.len();
+            slot.log_events += replay_weight(events);
         }
         slot.log.push(op.clone());
         if policy.snapshot_due(

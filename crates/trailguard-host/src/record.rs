@@ -102,14 +102,15 @@ impl RecordMap {
     }
 
     /// The values of every declared path in `event`, in order.
-    pub(crate) fn values<'e>(
-        &self,
+    pub(crate) fn values<'s, 'e: 's>(
+        &'s self,
         event: &'e NormalizedEvent,
-    ) -> impl Iterator<Item = Option<&'e OwnedValue>> + use<'e> {
-        let index = self.index_for(event).into_owned();
-        index
-            .into_iter()
-            .map(move |i| i.and_then(|i| event.record.at(i)))
+    ) -> impl Iterator<Item = Option<&'e OwnedValue>> + 's {
+        let index = self.index_for(event);
+        (0..self.declared.len()).map(move |k| {
+            let i = (*index.get(k)?)?;
+            event.record.at(i)
+        })
     }
 }
 

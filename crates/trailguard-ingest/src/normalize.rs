@@ -240,6 +240,12 @@ impl NormalizedEvent {
         hash
     }
 
+    /// Bytes of raw-record text the event carries: its record fields' values
+    /// and its kept record.
+    pub fn record_bytes(&self) -> usize {
+        self.record.text_bytes() + self.original.as_ref().map_or(0, |o| o.len())
+    }
+
     /// The borrowed view rules read, with the given record fields.
     pub fn view_with<'a>(&'a self, record: RecordFields<'a>) -> Event<'a> {
         Event::from_fields(
@@ -278,6 +284,9 @@ impl WallClock {
         }
     }
 }
+
+/// The largest record [`Normalizer::keep_original`] keeps.
+pub const MAX_ORIGINAL_BYTES: usize = 768 << 10;
 
 /// Turns raw records into [`NormalizedEvent`]s, enriching them with the
 /// source AS when a database is given.
@@ -373,7 +382,13 @@ impl<'a> Normalizer<'a> {
             };
         }
         if self.keep_original {
-            event.original = Some(crate::record::compact(text).into());
+            // Within what one Kafka message takes (librdkafka's default
+            // limit is 1 MB): a larger record goes on without it, and reaches
+            // workers' rules without record fields (docs/event-fields.md).
+            let original = trailguard_rule_sdk::compact_json(text);
+            if original.len() <= MAX_ORIGINAL_BYTES {
+                event.original = Some(original.into());
+            }
         }
     }
 

@@ -17,9 +17,14 @@ use trailguard_rule_sdk::{OwnedValue, Value, ValueKind};
 
 use crate::NormalizedEvent;
 
-/// Largest JSON text of one value that is carried; a larger value is kept
-/// as [`ValueKind::Oversized`] (present, without content).
+/// Largest text of one value that is carried (compact, unescaped); a
+/// larger value is kept as [`ValueKind::Oversized`] (present, without
+/// content).
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
+/// Most text of values one event carries, all paths together; values past
+/// it are kept as [`ValueKind::Oversized`].
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// Whether an event (its normalized fields) is one a rule wants: its
 /// filters on normalized fields, checked before its paths are extracted.
@@ -113,32 +118,32 @@ impl RecordPaths {
     /// The values of every path in `record`, the JSON text of one
     /// CloudTrail record (none if it is not valid JSON).
     pub fn extract(&self, record: &str) -> RecordValues {
-        if !valid(record) {
-            return RecordValues::default();
-        }
-        self.extract_where(record, |_| true)
+        self.extract_where(record, |_| true, false)
     }
 
     /// The values in `record` of the paths of the rules that want `event`
     /// (the event made from it, with its normalized fields); the others
     /// read as absent, and all do if `record` is not valid JSON.
     pub fn extract_for(&self, event: &NormalizedEvent, record: &str) -> RecordValues {
-        if self.is_empty() || !valid(record) {
-            return RecordValues::default();
-        }
-        self.extract_parsed_for(event, record)
+        let wanted = |test: &Option<EventTest>| test.as_ref().is_none_or(|t| t(event));
+        self.extract_where(record, wanted, false)
     }
 
     /// [`RecordPaths::extract_for`] of a record serde_json has just parsed
     /// (the decoder's: not validated again).
     pub(crate) fn extract_parsed_for(&self, event: &NormalizedEvent, record: &str) -> RecordValues {
-        self.extract_where(record, |test| test.as_ref().is_none_or(|t| t(event)))
+        let wanted = |test: &Option<EventTest>| test.as_ref().is_none_or(|t| t(event));
+        self.extract_where(record, wanted, true)
     }
 
+    /// The values of the paths of the groups `wanted` accepts; `parsed`:
+    /// serde_json has parsed `record` (else it is checked, and nothing is
+    /// extracted from what is not JSON).
     fn extract_where(
         &self,
         record: &str,
         wanted: impl Fn(&Option<EventTest>) -> bool,
+        parsed: bool,
     ) -> RecordValues {
         let Some(requests) = &self.0 else {
             return RecordValues::default();
@@ -150,6 +155,9 @@ impl RecordPaths {
                 paths: self.clone(),
                 values: Box::default(),
             };
+        }
+        if !parsed && !valid(record) {
+            return RecordValues::default();
         }
         let mut needed = vec![false; requests.paths.len()];
         for (indices, test) in &requests.groups {
@@ -168,6 +176,15 @@ impl RecordPaths {
             .collect();
         let mut values = vec![OwnedValue::default(); requests.paths.len()];
         resolve(record, &lookups, &mut values);
+        // Nested paths may repeat each other's text (`a`, `a.b`, ...): what
+        // one event carries is bounded all the same.
+        let mut total = 0usize;
+        for value in &mut values {
+            total = total.saturating_add(value.text().len());
+            if total > MAX_EVENT_BYTES {
+                *value = OwnedValue::new(ValueKind::Oversized, "");
+            }
+        }
         RecordValues {
             paths: self.clone(),
             values: values.into(),
@@ -208,6 +225,11 @@ impl RecordValues {
     pub fn get(&self, path: &str) -> Option<Value<'_>> {
         let k = self.paths.paths().iter().position(|p| p == path)?;
         self.values.get(k)?.view()
+    }
+
+    /// Bytes of text of the values.
+    pub fn text_bytes(&self) -> usize {
+        self.values.iter().map(|v| v.text().len()).sum()
     }
 
     /// Whether nothing was extracted.
@@ -254,25 +276,37 @@ fn resolve(text: &str, requests: &[(usize, &str)], out: &mut [OwnedValue]) {
         }
         return;
     }
+    // Keys are matched as spelled; one spelled in other case (the all
+    // lower-case keys of Athena and Glue exports) is used when no key
+    // matches as spelled.
     let wanted = |key: &str| {
         requests.iter().any(|(_, rest)| {
-            rest.strip_prefix(key)
-                .is_some_and(|after| after.is_empty() || after.starts_with('.'))
+            rest.get(..key.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(key))
+                && rest[key.len()..].chars().next().is_none_or(|c| c == '.')
         })
     };
     let Some(members) = members(text, &wanted) else {
         return;
     };
-    let find = |key: &str| members.iter().rposition(|(k, _)| k == key);
+    let exact = |key: &str| members.iter().position(|(k, _)| k == key);
+    let any_case = |key: &str| {
+        members
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(key))
+    };
     let mut children: Vec<(usize, usize, &str)> = Vec::new();
     for &(slot, rest) in requests {
-        if let Some(m) = find(rest) {
-            out[slot] = value_of(members[m].1);
-            continue;
-        }
-        for (dot, _) in rest.rmatch_indices('.') {
-            if let Some(m) = find(&rest[..dot]) {
-                children.push((m, slot, &rest[dot + 1..]));
+        for find in [&exact as &dyn Fn(&str) -> Option<usize>, &any_case] {
+            if let Some(m) = find(rest) {
+                out[slot] = value_of(members[m].1);
+                break;
+            }
+            let head = rest
+                .rmatch_indices('.')
+                .find_map(|(dot, _)| Some((find(&rest[..dot])?, &rest[dot + 1..])));
+            if let Some((m, rest)) = head {
+                children.push((m, slot, rest));
                 break;
             }
         }
@@ -318,10 +352,14 @@ fn members<'t>(
         }
         let key_end = string_end(bytes, i)?;
         let raw_key = text.get(i + 1..key_end - 1)?;
+        // A key that does not decode (a lone surrogate escape) is no key a
+        // path can name: skipped, the rest still read.
         let key = if raw_key.contains('\\') {
-            Cow::Owned(serde_json::from_str::<String>(text.get(i..key_end)?).ok()?)
+            serde_json::from_str::<String>(text.get(i..key_end)?)
+                .ok()
+                .map(Cow::Owned)
         } else {
-            Cow::Borrowed(raw_key)
+            Some(Cow::Borrowed(raw_key))
         };
         i = blank(key_end)?;
         if bytes[i] != b':' {
@@ -329,8 +367,14 @@ fn members<'t>(
         }
         let start = blank(i + 1)?;
         let end = value_end(bytes, start)?;
-        if wanted(&key) {
-            found.push((key, text.get(start..end)?));
+        if let Some(key) = key.filter(|k| wanted(k)) {
+            let value = text.get(start..end)?;
+            // A repeated key: the last one counts, and takes the first's
+            // place (what is kept is bounded by the keys asked for).
+            match found.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => found.push((key, value)),
+            }
         }
         i = blank(end)?;
         match bytes[i] {
@@ -394,53 +438,10 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// The typed value of one JSON value's text.
+/// The typed value of one JSON value's text (its content measured as it
+/// crosses: compact, unescaped).
 fn value_of(text: &str) -> OwnedValue {
-    if text.len() > MAX_VALUE_BYTES {
-        return OwnedValue::new(ValueKind::Oversized, "");
-    }
-    match text.as_bytes().first() {
-        Some(b'n') => OwnedValue::new(ValueKind::Null, ""),
-        Some(b't') => OwnedValue::new(ValueKind::True, ""),
-        Some(b'f') => OwnedValue::new(ValueKind::False, ""),
-        Some(b'"') => match serde_json::from_str::<Text<'_>>(text) {
-            Ok(Text(s)) => OwnedValue::new(ValueKind::String, &s),
-            Err(_) => OwnedValue::default(),
-        },
-        Some(b'{') => OwnedValue::new(ValueKind::Object, &compact(text)),
-        Some(b'[') => OwnedValue::new(ValueKind::Array, &compact(text)),
-        Some(_) => OwnedValue::new(ValueKind::Number, text),
-        None => OwnedValue::default(),
-    }
-}
-
-/// JSON text without insignificant whitespace, otherwise byte for byte
-/// (numbers keep the digits they were written with, keys their order and
-/// escapes; a parse-and-print would round numbers past `f64`). Most records
-/// are delivered compact and are taken as they are.
-pub(crate) fn compact(text: &str) -> Cow<'_, str> {
-    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
-    if !text.bytes().any(blank) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-        } else if c.is_ascii() && blank(c as u8) {
-            continue;
-        }
-        out.push(c);
-    }
-    Cow::Owned(out)
+    OwnedValue::from_json_text(text, MAX_VALUE_BYTES)
 }
 
 /// A JSON string, borrowed from the input when it has no escapes.
@@ -516,11 +517,7 @@ mod tests {
             Some(r#"{"bucketName":"logs","bucketPolicy":{"Statement":[{"Principal":"*"}]},"n":12.50,"big":123456789012345678901,"on":false,"nothing":null,"list":[1,"a"]}"#.to_owned()),
             "numbers as written"
         );
-        assert_eq!(
-            compact(r#"{ "a b" : "x\" y" ,"c":[ 1 , 2 ] }"#),
-            r#"{"a b":"x\" y","c":[1,2]}"#,
-            "blanks inside strings stay"
-        );
+
         assert_eq!(
             get(RECORD, "userIdentity.sessionContext.sessionIssuer.type"),
             s(K::String, "Role")
@@ -590,7 +587,13 @@ mod tests {
 
     #[test]
     fn an_oversized_value_is_present_without_content() {
-        let big = format!(r#"{{"x": "{}", "y": 1}}"#, "a".repeat(MAX_VALUE_BYTES));
+        // The limit is on what crosses: the content, not its quotes.
+        let at_limit = format!(r#"{{"x": "{}"}}"#, "a".repeat(MAX_VALUE_BYTES));
+        assert_eq!(
+            get(&at_limit, "x").map(|(k, t)| (k, t.len())),
+            Some((ValueKind::String, MAX_VALUE_BYTES))
+        );
+        let big = format!(r#"{{"x": "{}", "y": 1}}"#, "a".repeat(MAX_VALUE_BYTES + 1));
         assert_eq!(get(&big, "x"), Some((ValueKind::Oversized, String::new())));
         assert_eq!(get(&big, "y"), Some((ValueKind::Number, "1".into())));
     }
@@ -676,10 +679,64 @@ mod tests {
                 "a.b",
                 "a",
                 "dup",
-                "dup",
                 "esc",
                 "athena"
             ]
+        );
+    }
+
+    #[test]
+    fn keys_in_other_case_are_used_when_none_matches_as_spelled() {
+        let athena = r#"{"requestparameters":{"bucketname":"low"},"requestParameters":{"bucketName":"exact"}}"#;
+        assert_eq!(
+            get(athena, "requestParameters.bucketName"),
+            Some((ValueKind::String, "exact".into())),
+            "as spelled first"
+        );
+        let lower = r#"{"eventname":"X","requestparameters":"{\"bucketname\":\"b\"}"}"#;
+        assert_eq!(
+            get(lower, "eventName"),
+            Some((ValueKind::String, "X".into()))
+        );
+        assert_eq!(
+            get(lower, "requestParameters.bucketName"),
+            Some((ValueKind::String, "b".into()))
+        );
+    }
+
+    #[test]
+    fn an_undecodable_key_costs_only_itself() {
+        let record = r#"{"tags":{"\ud800":"x","Environment":"prod"},"s":"\udc00"}"#;
+        assert_eq!(
+            get(record, "tags.Environment"),
+            Some((ValueKind::String, "prod".into()))
+        );
+        assert_eq!(
+            get(record, "s").map(|(k, _)| k),
+            Some(ValueKind::String),
+            "present"
+        );
+    }
+
+    #[test]
+    fn an_event_carries_at_most_its_limit_of_values() {
+        // Nested paths repeat each other's text: `a`, `a.a`, `a.a.a`, ...
+        let mut record = format!(r#""{}""#, "x".repeat(60 << 10));
+        let mut paths = Vec::new();
+        let mut path = String::from("a");
+        for _ in 0..30 {
+            record = format!(r#"{{"a":{record}}}"#);
+            paths.push(path.clone());
+            path.push_str(".a");
+        }
+        let values = RecordPaths::new(paths).extract(&record);
+        let total: usize = values.values.iter().map(|v| v.text().len()).sum();
+        assert!(total <= MAX_EVENT_BYTES, "{total}");
+        assert!(
+            values
+                .values
+                .iter()
+                .any(|v| v.kind() == ValueKind::Oversized)
         );
     }
 }

@@ -38,7 +38,7 @@ pub use event::{Event, Outcome, RecordFields};
 pub use filter::{Comparison, EventFilter, Field, Target};
 pub use rule::{Alert, Rule, RuleInfo, Severity, declared_paths};
 pub use time::format_timestamp_ms;
-pub use value::{OwnedValue, Value, ValueKind};
+pub use value::{OwnedValue, Value, ValueKind, compact_json};
 // Rules derive their configuration and state with serde.
 pub use serde;
 pub use serde_json;

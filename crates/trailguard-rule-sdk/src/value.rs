@@ -1,5 +1,7 @@
 //! Values of the raw CloudTrail record's fields, typed as JSON types them.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
 
 /// The JSON type of a record field's value, as the contract's `value-kind`
@@ -177,6 +179,35 @@ impl<'a> Value<'a> {
     }
 }
 
+/// JSON text without insignificant whitespace, otherwise byte for byte
+/// (numbers keep the digits they were written with, keys their order and
+/// escapes; a parse-and-print would round numbers past `f64`). Text that is
+/// already compact, as most records are delivered, is taken as it is.
+pub fn compact_json(text: &str) -> Cow<'_, str> {
+    let blank = |b: u8| matches!(b, b' ' | b'\n' | b'\r' | b'\t');
+    if !text.bytes().any(blank) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c.is_ascii() && blank(c as u8) {
+            continue;
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
 /// A record field's value that owns its text: what the host keeps per event
 /// and what test events hold.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -198,7 +229,41 @@ impl OwnedValue {
         }
     }
 
-    /// A JSON value (objects and arrays become their compact text).
+    /// The value whose JSON text is `text`, as the host extracts it: numbers
+    /// as written, strings unescaped, objects and arrays compact with their
+    /// keys in order; [`ValueKind::Oversized`] when that text is over
+    /// `limit` bytes. `text` must be one JSON value (the host's has been
+    /// parsed); a string with an escape that does not decode (a lone
+    /// surrogate) keeps its escaped text.
+    pub fn from_json_text(text: &str, limit: usize) -> OwnedValue {
+        let text = text.trim();
+        let (kind, content): (ValueKind, Cow<'_, str>) = match text.as_bytes().first() {
+            None => return OwnedValue::default(),
+            Some(b'n') => (ValueKind::Null, Cow::Borrowed("")),
+            Some(b't') => (ValueKind::True, Cow::Borrowed("")),
+            Some(b'f') => (ValueKind::False, Cow::Borrowed("")),
+            Some(b'"') => {
+                let content = match serde_json::from_str::<String>(text) {
+                    Ok(s) => Cow::Owned(s),
+                    Err(_) => {
+                        Cow::Borrowed(text.get(1..text.len().saturating_sub(1)).unwrap_or(""))
+                    }
+                };
+                (ValueKind::String, content)
+            }
+            Some(b'{') => (ValueKind::Object, compact_json(text)),
+            Some(b'[') => (ValueKind::Array, compact_json(text)),
+            Some(_) => (ValueKind::Number, Cow::Borrowed(text)),
+        };
+        if content.len() > limit {
+            return OwnedValue::new(ValueKind::Oversized, "");
+        }
+        OwnedValue::new(kind, &content)
+    }
+
+    /// A JSON value (objects and arrays become their compact text; keys
+    /// sorted and numbers printed again by `serde_json`: use
+    /// [`OwnedValue::from_json_text`] to keep them as written).
     pub fn from_json(value: &serde_json::Value) -> OwnedValue {
         use serde_json::Value as J;
         match value {
@@ -270,6 +335,51 @@ mod tests {
         assert_eq!(
             s.view().and_then(Value::to_json).as_deref(),
             Some("\"a\\\"b\"")
+        );
+    }
+
+    #[test]
+    fn json_text_keeps_numbers_and_order_and_measures_what_crosses() {
+        let v = OwnedValue::from_json_text(r#"{ "b" : 12.50, "a": [1, "x y"] }"#, 100);
+        assert_eq!(
+            v.view(),
+            Some(Value::Object(r#"{"b":12.50,"a":[1,"x y"]}"#))
+        );
+        assert_eq!(
+            OwnedValue::from_json_text("123456789012345678901", 100).view(),
+            Some(Value::Number("123456789012345678901"))
+        );
+        assert_eq!(
+            OwnedValue::from_json_text(r#""q\"\u0041""#, 100).view(),
+            Some(Value::String("q\"A"))
+        );
+        assert_eq!(
+            OwnedValue::from_json_text(r#""\ud800x""#, 100).view(),
+            Some(Value::String("\\ud800x")),
+            "present, with its escape"
+        );
+        // 8 bytes unescaped, 20 escaped: measured as it crosses.
+        let escaped = r#""\u0041\u0041\u0041\u0041aaaa""#;
+        assert_eq!(
+            OwnedValue::from_json_text(escaped, 8).kind(),
+            ValueKind::String
+        );
+        assert_eq!(
+            OwnedValue::from_json_text(escaped, 7).kind(),
+            ValueKind::Oversized
+        );
+        assert_eq!(
+            OwnedValue::from_json_text("[ 1,  2 ]", 5).kind(),
+            ValueKind::Array
+        );
+        assert_eq!(
+            OwnedValue::from_json_text("null", 0).view(),
+            Some(Value::Null)
+        );
+        assert_eq!(
+            compact_json(r#"{ "a b" : "x\" y" ,"c":[ 1 , 2 ] }"#),
+            r#"{"a b":"x\" y","c":[1,2]}"#,
+            "blanks inside strings stay"
         );
     }
 
