@@ -128,20 +128,15 @@ fn single_thread(
 }
 
 /// The whole `run` path over `file`, as `run` does it by default: read and
-/// decode on all cores, the rules on their own thread.
-fn all_cores(
-    file: &Path,
-    normalizer: &Normalizer<'_>,
-    runtime: &Runtime,
-    rules: &[std::path::PathBuf],
-) -> Result<(usize, f64)> {
-    let mut engine = engine(runtime, rules, 1)?;
-    let options = ReadOptions::default();
+/// decode on all cores (extracting the record paths `engine`'s rules read),
+/// the rules on their own thread.
+fn all_cores(file: &Path, normalizer: &Normalizer<'_>, mut engine: Engine) -> (usize, f64) {
+    let normalizer = normalizer.clone().with_paths(engine.record_paths().clone());
     let started = Instant::now();
     read_sources(
         &[Source::File(file.to_owned())],
-        normalizer,
-        &options,
+        &normalizer,
+        &ReadOptions::default(),
         &Resume::default(),
         IngestStats::default(),
         &mut |_, events, _| {
@@ -153,7 +148,30 @@ fn all_cores(
         },
     );
     engine.finish();
-    Ok((engine.events() as usize, started.elapsed().as_secs_f64()))
+    (engine.events() as usize, started.elapsed().as_secs_f64())
+}
+
+/// Parses, normalizes and enriches `text` on one thread, `rounds` times:
+/// the events, and the median time.
+fn decode_timed(
+    text: &[u8],
+    normalizer: &Normalizer<'_>,
+    rounds: usize,
+) -> (Vec<NormalizedEvent>, f64) {
+    let mut events = Vec::new();
+    let seconds = median((0..rounds).map(|_| {
+        events = Vec::new();
+        let started = Instant::now();
+        decode_bytes(
+            "bench",
+            text,
+            normalizer,
+            &mut IngestStats::default(),
+            &mut |e| events.push(e),
+        );
+        started.elapsed().as_secs_f64()
+    }));
+    (events, seconds)
 }
 
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
@@ -189,19 +207,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let parse = rate(parsed, parse_seconds);
 
     // Parse, normalize, enrich, one thread.
-    let mut events = Vec::new();
-    let decode_seconds = median((0..rounds).map(|_| {
-        events = Vec::new();
-        let started = Instant::now();
-        decode_bytes(
-            "bench",
-            &text,
-            &normalizer,
-            &mut IngestStats::default(),
-            &mut |e| events.push(e),
-        );
-        started.elapsed().as_secs_f64()
-    }));
+    let (events, decode_seconds) = decode_timed(&text, &normalizer, rounds);
     let decode = rate(events.len(), decode_seconds);
 
     let mut per_rule = serde_json::Map::new();
@@ -248,7 +254,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         let (n, seconds) = single_thread(&file, &normalizer, &runtime, &rules)?;
         n1 = n;
         singles.push(seconds);
-        let (n, seconds) = all_cores(&file, &normalizer, &runtime, &rules)?;
+        let (n, seconds) = all_cores(&file, &normalizer, engine(&runtime, &rules, 1)?);
         n2 = n;
         alls.push(seconds);
     }
@@ -357,19 +363,7 @@ fn record_fields(
     let normalizer = normalizer
         .clone()
         .with_paths(RecordPaths::new(PROBE_PATHS.map(String::from)));
-    let mut events = Vec::new();
-    let decode_seconds = median((0..rounds).map(|_| {
-        events = Vec::new();
-        let started = Instant::now();
-        decode_bytes(
-            "bench",
-            text,
-            &normalizer,
-            &mut IngestStats::default(),
-            &mut |e| events.push(e),
-        );
-        started.elapsed().as_secs_f64()
-    }));
+    let (events, decode_seconds) = decode_timed(text, &normalizer, rounds);
     let (mut wasm, mut natives, mut parses, mut pipelines) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let file = std::env::temp_dir().join(format!(
@@ -393,26 +387,10 @@ fn record_fields(
         options
             .rule_configs
             .insert(record_probe::RULE_ID.into(), probe_config());
-        let mut engine = Engine::new(runtime, std::slice::from_ref(&compiled), options)?;
-        let reading = normalizer.clone().with_paths(engine.record_paths().clone());
-        let started = Instant::now();
-        read_sources(
-            &[Source::File(file.clone())],
-            &reading,
-            &ReadOptions::default(),
-            &Resume::default(),
-            IngestStats::default(),
-            &mut |_, batch, _| {
-                for e in batch {
-                    engine.push(e);
-                }
-                engine.flush();
-                true
-            },
-        );
-        engine.finish();
-        n = engine.events() as usize;
-        pipelines.push(started.elapsed().as_secs_f64());
+        let engine = Engine::new(runtime, std::slice::from_ref(&compiled), options)?;
+        let (count, seconds) = all_cores(&file, &normalizer, engine);
+        n = count;
+        pipelines.push(seconds);
     }
     let _ = std::fs::remove_file(&file);
     let (wasm, native, parse, pipeline) = (
