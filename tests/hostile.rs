@@ -98,7 +98,7 @@ fn every_hostile_rule_is_contained() {
     );
 
     // (mode, extra [run] settings, expected exit status, what the summary must say)
-    let cases: [(&str, &str, i32, &str); 13] = [
+    let cases: [(&str, &str, i32, &str); 16] = [
         ("healthy", "", 0, "rule test-hostile: 0 alert(s)"),
         (
             "endless-loop",
@@ -146,6 +146,24 @@ fn every_hostile_rule_is_contained() {
         ),
         ("forge-fields", "", 0, "rule test-hostile wrote"),
         ("invalid-utf8", "", 2, "rule test-hostile failed in process"),
+        (
+            "bad-rule-index",
+            "",
+            2,
+            "returned an alert of rule #7, but its `rules` lists 1",
+        ),
+        (
+            "many-rules",
+            "",
+            2,
+            "it lists 10001 rules, over the limit of 10000",
+        ),
+        (
+            "claim-rule-a",
+            "",
+            2,
+            "its rule aws-sensitive-untrusted-asn has the id of a rule of the loaded aws-sensitive-untrusted-asn",
+        ),
     ];
     for (mode, settings, code, says) in cases {
         let hostile = run(dir.path(), Some(mode), settings);

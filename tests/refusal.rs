@@ -51,14 +51,14 @@ fn another_contract_version_is_refused_and_named() {
     let wasm = wat::parse_str(
         r#"(component
              (instance $rule)
-             (export "trailguard:detector/rule@0.2.0" (instance $rule)))"#,
+             (export "trailguard:detector/rule@0.3.0" (instance $rule)))"#,
     )
     .expect("valid WAT");
-    // A rule built for the previous contract (16 fields, no `fields`).
+    // A rule built for the previous contract (one rule per component, no `rules`).
     let message = refused(&wasm);
-    assert!(message.contains("trailguard:detector@0.2.0"), "{message}");
+    assert!(message.contains("trailguard:detector@0.3.0"), "{message}");
     assert!(
-        message.contains("speaks trailguard:detector@0.3.0"),
+        message.contains("speaks trailguard:detector@0.4.0"),
         "{message}"
     );
 }
@@ -68,7 +68,7 @@ fn a_component_without_the_rule_export_is_refused() {
     let wasm = wat::parse_str("(component)").expect("valid WAT");
     let message = refused(&wasm);
     assert!(
-        message.contains("does not export trailguard:detector/rule@0.3.0"),
+        message.contains("does not export trailguard:detector/rule@0.4.0"),
         "{message}"
     );
 }

@@ -41,7 +41,7 @@ fn inspect_reports_identity_contract_config_and_hash() {
     let bytes = std::fs::read(&file).expect("read");
     assert_eq!(r["sha256"], format!("{:x}", Sha256::digest(&bytes)));
     assert_eq!(r["size"], bytes.len());
-    assert_eq!(r["contract"], "0.3.0");
+    assert_eq!(r["contract"], "0.4.0");
     assert_eq!(r["imports"], serde_json::json!([]));
     assert_eq!(r["refused"], serde_json::Value::Null);
     assert_eq!(r["rule"]["id"], "aws-sensitive-untrusted-asn");

@@ -33,6 +33,30 @@ pub(crate) struct AlertMaker {
     identity: Vec<u8>,
 }
 
+/// ATT&CK tactic names from tags in Sigma's spelling (`attack.initial-access`
+/// → `Initial Access`); technique tags (`attack.t1078`) and others are not
+/// tactics.
+fn tactics(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix("attack."))
+        // Tactics are words (`initial-access`); techniques, groups and
+        // software have digits (`t1078`, `g0016`, `s0002`).
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .map(|t| {
+            t.split('-')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .map(|name| name.replace("And", "and"))
+        .collect()
+}
+
 impl AlertMaker {
     pub(crate) fn new(info: &RuleInfo, provenance: &Provenance) -> AlertMaker {
         let mut identity = Vec::new();
@@ -67,7 +91,21 @@ impl AlertMaker {
         put("kibana.alert.rule.category", "trailguard rule".into());
         put("kibana.alert.rule.consumer", "siem".into());
         put("kibana.alert.rule.producer", "siem".into());
-        put("kibana.alert.rule.tags", json!(["trailguard"]));
+        let tags: Vec<&str> = std::iter::once("trailguard")
+            .chain(info.tags.iter().map(String::as_str))
+            .collect();
+        put("kibana.alert.rule.tags", json!(tags));
+        if !info.references.is_empty() {
+            put("kibana.alert.rule.references", json!(info.references));
+        }
+        if !info.author.is_empty() {
+            put("kibana.alert.rule.author", json!([info.author]));
+        }
+        let tactics = tactics(&info.tags);
+        if !tactics.is_empty() {
+            put("threat.framework", "MITRE ATT&CK".into());
+            put("threat.tactic.name", json!(tactics));
+        }
         put("kibana.space_ids", json!(["default"]));
         if !info.mitre_techniques.is_empty() {
             let (techniques, subtechniques) = techniques(&info.mitre_techniques);
@@ -302,6 +340,9 @@ mod tests {
             mitre_techniques: vec!["T1078.004".into(), "T1078.001".into(), "T1530".into()],
             description: "d".into(),
             default_config: String::new(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 
@@ -316,6 +357,7 @@ mod tests {
     #[test]
     fn elastic_alert_fields_and_the_rules_own() {
         let alert = Alert {
+            rule: 0,
             timestamp_ms: 1_776_852_000_000,
             document: r#"{"user.name":"ci","source.ip":"1.2.3.4","source.as.organization.name":"Tor","kibana.alert.severity":"low","Esql.n":2}"#.into(),
         };
@@ -362,6 +404,7 @@ mod tests {
         let arrays = r#"{"event": [{"kind": "alert", "action": "x"}], "ecs": "0.1", "rule": [{"kibana": 1}]}"#;
         let (doc, dropped) = maker()
             .document(Alert {
+                rule: 0,
                 timestamp_ms: 0,
                 document: arrays.into(),
             })
@@ -377,6 +420,7 @@ mod tests {
         assert_eq!(doc["rule"], json!([{"kibana": 1}]));
         let (doc, dropped) = maker()
             .document(Alert {
+                rule: 0,
                 timestamp_ms: 1_776_852_000_000,
                 document: forged.into(),
             })
@@ -404,6 +448,7 @@ mod tests {
     #[test]
     fn the_alert_id_binds_the_rule_build_and_publisher() {
         let alert = Alert {
+            rule: 0,
             timestamp_ms: 1,
             document: "{}".into(),
         };
@@ -436,6 +481,21 @@ mod tests {
     }
 
     #[test]
+    fn tactic_tags_become_tactic_names_and_other_tags_do_not() {
+        let tags = [
+            "attack.initial-access",
+            "attack.t1078.004",
+            "attack.g0016",
+            "attack.command-and-control",
+            "attack.",
+            "cve.2021-44228",
+            "detection.threat-hunting",
+        ]
+        .map(String::from);
+        assert_eq!(tactics(&tags), ["Initial Access", "Command and Control"]);
+    }
+
+    #[test]
     fn techniques_are_deduplicated_in_linear_time() {
         let ids: Vec<String> = (0..20_000)
             .map(|i| format!("T{:04}.{:03}", i % 10_000, i % 1000))
@@ -449,6 +509,7 @@ mod tests {
     fn the_rules_own_reason_is_kept_after_its_name() {
         let (doc, dropped) = maker()
             .document(Alert {
+                rule: 0,
                 timestamp_ms: 0,
                 document: r#"{"kibana.alert.reason":"ci-a used 2 sensitive actions"}"#.into(),
             })
@@ -463,6 +524,7 @@ mod tests {
     #[test]
     fn a_non_object_is_refused() {
         let alert = Alert {
+            rule: 0,
             timestamp_ms: 0,
             document: "[1]".into(),
         };

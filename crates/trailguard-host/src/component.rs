@@ -15,7 +15,7 @@ use crate::alert::AlertMaker;
 use crate::bindings::Detector as DetectorWorld;
 use crate::bindings::exports::trailguard::detector::rule as wit;
 use crate::filter::Filters;
-use crate::info::printable;
+use crate::info::{check_rules, check_warnings, printable};
 use crate::record::RecordMap;
 use crate::{BatchEncoder, CompiledRule, Detector, HostError, Limits, Provenance, Runtime};
 
@@ -65,6 +65,10 @@ pub struct ComponentRule {
     limits: Limits,
     deadline_ticks: Option<u64>,
     info: RuleInfo,
+    /// The rules its alerts name (`rules`): `[info]` for a plain rule.
+    rules: Vec<RuleInfo>,
+    /// What its configuration had that it could not use (`warnings`).
+    warnings: Vec<String>,
     provenance: Provenance,
     /// What the host adds to each alert, counted against the per-call limit.
     alert_overhead: usize,
@@ -97,6 +101,9 @@ fn from_wit(info: wit::RuleInfo) -> RuleInfo {
         mitre_techniques: info.mitre_techniques,
         description: info.description,
         default_config: info.default_config,
+        tags: info.tags,
+        references: info.references,
+        author: info.author,
     }
 }
 
@@ -262,6 +269,33 @@ impl ComponentRule {
                 message: describe(&e, &limits),
             })?;
         let record = RecordMap::checked(&info.id, paths)?;
+        let failed = |call: &'static str| {
+            let rule = info.id.clone();
+            move |message: String| HostError::Rule {
+                rule,
+                call,
+                message,
+            }
+        };
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        let rules = bindings
+            .trailguard_detector_rule()
+            .detector()
+            .call_rules(&mut store, detector)
+            .map_err(|e| failed("rules")(describe(&e, &limits)))?;
+        let rules =
+            check_rules(rules.into_iter().map(from_wit).collect()).map_err(failed("rules"))?;
+        if let Some(ticks) = deadline_ticks {
+            store.set_epoch_deadline(ticks);
+        }
+        let warnings = bindings
+            .trailguard_detector_rule()
+            .detector()
+            .call_warnings(&mut store, detector)
+            .map_err(|e| failed("warnings")(describe(&e, &limits)))?;
+        let warnings = check_warnings(warnings);
         if let Some(ticks) = deadline_ticks {
             store.set_epoch_deadline(ticks);
         }
@@ -285,7 +319,11 @@ impl ComponentRule {
             })?;
         let filters = Filters::checked(&info.id, declared, &record)?;
         let provenance = rule.provenance();
-        let alert_overhead = AlertMaker::new(&info, &provenance).overhead();
+        let alert_overhead = rules
+            .iter()
+            .map(|r| AlertMaker::new(r, &provenance).overhead())
+            .max()
+            .unwrap_or(0);
         Ok(ComponentRule {
             engine,
             component: component.clone(),
@@ -294,6 +332,8 @@ impl ComponentRule {
             limits,
             deadline_ticks,
             info,
+            rules,
+            warnings,
             provenance,
             alert_overhead,
             record,
@@ -423,6 +463,7 @@ impl ComponentRule {
         Ok(alerts
             .into_iter()
             .map(|a| Alert {
+                rule: a.rule,
                 timestamp_ms: a.timestamp_ms,
                 document: a.document,
             })
@@ -437,6 +478,14 @@ impl Detector for ComponentRule {
 
     fn provenance(&self) -> Provenance {
         self.provenance.clone()
+    }
+
+    fn rules(&self) -> &[RuleInfo] {
+        &self.rules
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn record_paths(&self) -> &[String] {

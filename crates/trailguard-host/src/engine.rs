@@ -145,6 +145,23 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Why `new`'s rules cannot load beside `loaded`: one of them has the id of
+/// a loaded detector or of one of its rules.
+fn id_clash(new: &dyn Detector, loaded: &[&dyn Detector]) -> Option<String> {
+    new.rules().iter().find_map(|r| {
+        loaded
+            .iter()
+            .find(|d| d.info().id == r.id || d.rules().iter().any(|o| o.id == r.id))
+            .map(|d| {
+                format!(
+                    "its rule {} has the id of a rule of the loaded {}; load each rule once",
+                    r.id,
+                    d.info().id
+                )
+            })
+    })
+}
+
 impl Engine {
     /// A detector of every rule (per shard), fresh. A rule whose
     /// constructor fails is left out and listed in
@@ -196,6 +213,19 @@ impl Engine {
                     ),
                 });
             }
+            // A detector's id and its rules' ids (a pack's) are one
+            // namespace: alerts, statistics and settings name rules by id.
+            // A pack claiming a loaded rule's id is left out (a Sigma file
+            // cannot take over another rule's alerts).
+            let loaded: Vec<&dyn Detector> = per_shard[0].iter().map(|d| d.as_ref()).collect();
+            if let Some(message) = id_clash(&first, &loaded) {
+                failed_at_load.push(LoadFailure {
+                    rule: first.info().id.clone(),
+                    file: rule.path().to_owned(),
+                    message: format!("rules: {message}"),
+                });
+                continue;
+            }
             per_shard[0].push(Box::new(first));
             usable.push(rule);
         }
@@ -205,7 +235,9 @@ impl Engine {
             }
         }
         let known = |id: &str| {
-            per_shard[0].iter().any(|d| d.info().id == id)
+            per_shard[0]
+                .iter()
+                .any(|d| d.info().id == id || d.rules().iter().any(|r| r.id == id))
                 || failed_at_load.iter().any(|f| f.rule == id)
         };
         let loaded = || {
@@ -233,7 +265,8 @@ impl Engine {
         }
         let alerts = per_shard[0]
             .iter()
-            .map(|d| (d.info().id.clone(), 0))
+            .flat_map(|d| d.rules())
+            .map(|r| (r.id.clone(), 0))
             .collect();
         let shards: Vec<Pipeline> = per_shard
             .into_iter()
@@ -582,6 +615,14 @@ impl Engine {
             let detector = runtime.instantiate(rule, |info| {
                 configs.get(&info.id).cloned().unwrap_or_default()
             })?;
+            let others: Vec<&dyn Detector> =
+                shard.detectors().filter(|d| d.info().id != id).collect();
+            if let Some(reason) = id_clash(&detector, &others) {
+                return Err(HostError::Refused {
+                    path: rule.path().to_owned(),
+                    reason,
+                });
+            }
             prepared.push(shard.prepare_replacement(Box::new(detector))?);
         }
         for (shard, replacement) in self.shards.iter_mut().zip(prepared) {
@@ -607,6 +648,24 @@ impl Engine {
     /// The running rules, in the order they are fed.
     pub fn rules(&self) -> Vec<&RuleInfo> {
         self.shards.first().map(Pipeline::rules).unwrap_or_default()
+    }
+
+    /// What each detector's configuration had that it could not use
+    /// (detector id, sentence): a Sigma rule that does not parse or is for
+    /// another log source.
+    pub fn warnings(&self) -> Vec<(&str, &str)> {
+        self.shards
+            .first()
+            .map(|p| {
+                p.detectors()
+                    .flat_map(|d| {
+                        d.warnings()
+                            .iter()
+                            .map(|w| (d.info().id.as_str(), w.as_str()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Rules left out at load.

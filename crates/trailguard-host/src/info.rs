@@ -21,6 +21,17 @@ pub const MAX_DESCRIPTION_BYTES: usize = 16 << 10;
 pub const MAX_TECHNIQUES: usize = 32;
 /// Longest default configuration.
 pub const MAX_DEFAULT_CONFIG_BYTES: usize = 256 << 10;
+/// Most tags, and most references.
+pub const MAX_TAGS: usize = 64;
+/// Longest tag.
+pub const MAX_TAG_BYTES: usize = 128;
+/// Longest reference, and longest author.
+pub const MAX_REFERENCE_BYTES: usize = 1024;
+/// Most rules one detector evaluates (a Sigma pack's).
+pub const MAX_RULES: usize = 10_000;
+/// Most warnings a detector reports, and the longest kept.
+pub const MAX_WARNINGS: usize = 1_000;
+const MAX_WARNING_BYTES: usize = 1024;
 
 /// Checks a rule's metadata; the error says what is wrong.
 pub fn check_info(info: &RuleInfo) -> Result<(), String> {
@@ -87,6 +98,21 @@ pub fn check_info(info: &RuleInfo) -> Result<(), String> {
             truncated(bad, 40)
         ));
     }
+    text("author", &info.author, MAX_REFERENCE_BYTES, false)?;
+    for (what, list, max) in [
+        ("tag", &info.tags, MAX_TAG_BYTES),
+        ("reference", &info.references, MAX_REFERENCE_BYTES),
+    ] {
+        if list.len() > MAX_TAGS {
+            return Err(format!(
+                "it lists {} {what}s, over the limit of {MAX_TAGS}",
+                list.len()
+            ));
+        }
+        for item in list {
+            text(what, item, max, false)?;
+        }
+    }
     if info.default_config.len() > MAX_DEFAULT_CONFIG_BYTES {
         return Err(format!(
             "its default configuration is {} bytes, over the limit of {MAX_DEFAULT_CONFIG_BYTES}",
@@ -94,6 +120,42 @@ pub fn check_info(info: &RuleInfo) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Checks the rules a detector says it evaluates (`rules`): each one's
+/// metadata, their number, and that no two share an id. An empty list is
+/// allowed (a pack configured with no rules raises nothing).
+pub fn check_rules(rules: Vec<RuleInfo>) -> Result<Vec<RuleInfo>, String> {
+    if rules.len() > MAX_RULES {
+        return Err(format!(
+            "it lists {} rules, over the limit of {MAX_RULES}",
+            rules.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, rule) in rules.iter().enumerate() {
+        check_info(rule)
+            .map_err(|e| format!("its rule #{i} ({}): {e}", printable(&rule.id, 80)))?;
+        if !seen.insert(rule.id.as_str()) {
+            return Err(format!("it lists rule id {:?} twice", rule.id));
+        }
+    }
+    Ok(rules)
+}
+
+/// A detector's warnings, made safe to print and bounded in number and
+/// length (the dropped ones are counted in a last line).
+pub fn check_warnings(mut warnings: Vec<String>) -> Vec<String> {
+    let dropped = warnings.len().saturating_sub(MAX_WARNINGS);
+    warnings.truncate(MAX_WARNINGS);
+    let mut warnings: Vec<String> = warnings
+        .iter()
+        .map(|w| printable(w, MAX_WARNING_BYTES))
+        .collect();
+    if dropped > 0 {
+        warnings.push(format!("... and {dropped} more warnings"));
+    }
+    warnings
 }
 
 /// `T` and four digits, optionally `.` and three digits.
@@ -168,6 +230,9 @@ mod tests {
             mitre_techniques: vec!["T1078".into(), "T1078.004".into()],
             description: "Finds things.\nTwo lines.".into(),
             default_config: "{}".into(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

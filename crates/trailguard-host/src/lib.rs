@@ -95,6 +95,18 @@ pub trait Detector: Send {
         Provenance::default()
     }
 
+    /// The rules its alerts name ([`trailguard_rule_sdk::Alert::rule`]
+    /// indexes this list): the rule itself, or a pack's rules.
+    fn rules(&self) -> &[RuleInfo] {
+        std::slice::from_ref(self.info())
+    }
+
+    /// What its configuration had that it could not use (a Sigma rule
+    /// that does not parse), one sentence each.
+    fn warnings(&self) -> &[String] {
+        &[]
+    }
+
     /// The paths into the raw record the rule declared (its `fields`).
     fn record_paths(&self) -> &[String] {
         &[]

@@ -5,6 +5,7 @@ use trailguard_ingest::NormalizedEvent;
 use trailguard_rule_sdk::{Alert, Event, RecordFields, Rule, RuleInfo, Value, declared_paths};
 
 use crate::filter::Filters;
+use crate::info::{check_rules, check_warnings};
 use crate::record::RecordMap;
 use crate::{Detector, HostError};
 
@@ -12,6 +13,8 @@ use crate::{Detector, HostError};
 pub struct NativeRule<R> {
     rule: R,
     info: RuleInfo,
+    rules: Vec<RuleInfo>,
+    warnings: Vec<String>,
     record: RecordMap,
     filters: Filters,
     config: String,
@@ -33,12 +36,20 @@ impl<R: Rule> NativeRule<R> {
             rule: info.id.clone(),
             message,
         })?;
+        let rules = check_rules(rule.rules()).map_err(|message| HostError::Rule {
+            rule: info.id.clone(),
+            call: "rules",
+            message,
+        })?;
+        let warnings = check_warnings(rule.warnings());
         let declared = rule.filters();
         let record = RecordMap::checked(&info.id, declared_paths(rule.fields(), &declared))?;
         let filters = Filters::checked(&info.id, declared, &record)?;
         Ok(NativeRule {
             rule,
             info,
+            rules,
+            warnings,
             record,
             filters,
             config: config.to_owned(),
@@ -49,6 +60,14 @@ impl<R: Rule> NativeRule<R> {
 impl<R: Rule + Send> Detector for NativeRule<R> {
     fn info(&self) -> &RuleInfo {
         &self.info
+    }
+
+    fn rules(&self) -> &[RuleInfo] {
+        &self.rules
+    }
+
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     fn record_paths(&self) -> &[String] {

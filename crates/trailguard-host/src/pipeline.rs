@@ -13,7 +13,7 @@ use trailguard_ingest::{NormalizedEvent, RecordPaths};
 use trailguard_rule_sdk::Alert;
 
 use crate::alert::AlertMaker;
-use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark};
+use crate::{AlertDocument, Detector, HostError, RuleInfo, Watermark, field};
 
 /// How the pipeline recovers a failing rule.
 ///
@@ -199,8 +199,8 @@ impl Op {
 /// A supervised rule.
 struct Slot {
     detector: Box<dyn Detector>,
-    /// Builds its alert documents.
-    maker: AlertMaker,
+    /// Builds the alert documents of each of its rules (`Detector::rules`).
+    makers: Vec<AlertMaker>,
     /// Host-owned fields its alerts tried to write.
     host_fields_dropped: u64,
     /// Calls since the checkpoint.
@@ -225,14 +225,19 @@ impl Slot {
         };
         let mut documents = Vec::with_capacity(alerts.len());
         for alert in alerts {
-            let (document, dropped) =
-                self.maker
-                    .document(alert)
-                    .map_err(|message| HostError::Rule {
-                        rule: self.detector.info().id.clone(),
-                        call: op.name(),
-                        message,
-                    })?;
+            let failed = |message| HostError::Rule {
+                rule: self.detector.info().id.clone(),
+                call: op.name(),
+                message,
+            };
+            let maker = self.makers.get(alert.rule as usize).ok_or_else(|| {
+                failed(format!(
+                    "returned an alert of rule #{}, but its `rules` lists {}",
+                    alert.rule,
+                    self.makers.len()
+                ))
+            })?;
+            let (document, dropped) = maker.document(alert).map_err(failed)?;
             self.host_fields_dropped += dropped as u64;
             documents.push(document);
         }
@@ -241,7 +246,7 @@ impl Slot {
 
     fn new(detector: Box<dyn Detector>) -> Slot {
         Slot {
-            maker: AlertMaker::new(detector.info(), &detector.provenance()),
+            makers: makers(detector.as_ref()),
             detector,
             host_fields_dropped: 0,
             log: Vec::new(),
@@ -287,6 +292,16 @@ impl Slot {
     }
 }
 
+/// The alert makers of every rule of `detector`.
+fn makers(detector: &dyn Detector) -> Vec<AlertMaker> {
+    let provenance = detector.provenance();
+    detector
+        .rules()
+        .iter()
+        .map(|info| AlertMaker::new(info, &provenance))
+        .collect()
+}
+
 /// A new build of a rule with the running one's state restored into it,
 /// ready to take its slot.
 pub(crate) struct Replacement {
@@ -326,7 +341,11 @@ impl Pipeline {
     /// allowed lateness of events and the default [`RecoveryPolicy`].
     pub fn new(detectors: Vec<Box<dyn Detector>>, allowed_lateness_ms: i64) -> Pipeline {
         let stats = PipelineStats {
-            alerts: detectors.iter().map(|d| (d.info().id.clone(), 0)).collect(),
+            alerts: detectors
+                .iter()
+                .flat_map(|d| d.rules())
+                .map(|r| (r.id.clone(), 0))
+                .collect(),
             ..PipelineStats::default()
         };
         Pipeline {
@@ -389,9 +408,17 @@ impl Pipeline {
         self.call_all(&Op::Advance(i64::MAX))
     }
 
-    /// The rules, in the order they are fed.
+    /// The rules as the user sees them, in the order they are fed: each
+    /// detector's [`Detector::rules`] (a plain rule itself, a pack its
+    /// rules).
     pub fn rules(&self) -> Vec<&RuleInfo> {
-        self.slots.iter().map(|s| s.detector.info()).collect()
+        self.slots.iter().flat_map(|s| s.detector.rules()).collect()
+    }
+
+    /// The detectors (rule components and native rules), in the order
+    /// they are fed.
+    pub fn detectors(&self) -> impl Iterator<Item = &dyn Detector> {
+        self.slots.iter().map(|s| s.detector.as_ref())
     }
 
     /// Every raw-record path some rule reads, each once, and the events
@@ -479,7 +506,7 @@ impl Pipeline {
     /// Swaps in a prepared replacement.
     pub(crate) fn commit_replacement(&mut self, prepared: Replacement) {
         let slot = &mut self.slots[prepared.slot];
-        slot.maker = AlertMaker::new(prepared.detector.info(), &prepared.detector.provenance());
+        slot.makers = makers(prepared.detector.as_ref());
         slot.detector = prepared.detector;
         slot.reset_log(prepared.state);
         slot.restarts = 0;
@@ -597,13 +624,16 @@ impl Pipeline {
         for i in 0..self.slots.len() {
             if let Some(docs) = self.call(i, op) {
                 let slot = &self.slots[i];
-                let id = slot.detector.info().id.clone();
                 if slot.host_fields_dropped > 0 {
                     self.stats
                         .host_fields_dropped
-                        .insert(id.clone(), slot.host_fields_dropped);
+                        .insert(slot.detector.info().id.clone(), slot.host_fields_dropped);
                 }
-                *self.stats.alerts.entry(id).or_default() += docs.len() as u64;
+                for doc in &docs {
+                    if let Some(id) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) {
+                        *self.stats.alerts.entry(id.to_owned()).or_default() += 1;
+                    }
+                }
                 out.extend(docs);
             }
         }
@@ -709,6 +739,9 @@ mod tests {
                 mitre_techniques: Vec::new(),
                 description: String::new(),
                 default_config: String::new(),
+                tags: Vec::new(),
+                references: Vec::new(),
+                author: String::new(),
             }
         }
         fn create(_: &str) -> Result<Self, String> {

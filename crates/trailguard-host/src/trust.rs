@@ -294,6 +294,9 @@ mod tests {
             mitre_techniques: Vec::new(),
             description: String::new(),
             default_config: String::new(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

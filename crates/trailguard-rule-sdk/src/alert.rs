@@ -10,6 +10,7 @@ use crate::{Alert, Event, Field};
 /// adds the rule's metadata (`rule.*`, `severity`, `risk_score`).
 #[derive(Clone, Debug)]
 pub struct AlertBuilder {
+    rule: u32,
     timestamp_ms: i64,
     fields: Map<String, Value>,
 }
@@ -18,6 +19,7 @@ impl AlertBuilder {
     /// An alert at `timestamp_ms` (the alert's `@timestamp`).
     pub fn new(timestamp_ms: i64) -> Self {
         AlertBuilder {
+            rule: 0,
             timestamp_ms,
             fields: Map::new(),
         }
@@ -52,9 +54,17 @@ impl AlertBuilder {
         self
     }
 
+    /// Raised by the rule at `index` of [`Rule::rules`](crate::Rule::rules)
+    /// (a pack's; a plain rule's alerts are its own, index 0).
+    pub fn rule(mut self, index: u32) -> Self {
+        self.rule = index;
+        self
+    }
+
     /// The finished alert.
     pub fn build(self) -> Alert {
         Alert {
+            rule: self.rule,
             timestamp_ms: self.timestamp_ms,
             document: Value::Object(self.fields).to_string(),
         }

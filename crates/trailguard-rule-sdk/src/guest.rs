@@ -35,7 +35,10 @@ pub struct Detector<R> {
 
 /// `info` for [`export_rule!`](crate::export_rule).
 pub fn info<R: Rule>() -> WitRuleInfo {
-    let info = R::info();
+    to_wit_info(R::info())
+}
+
+fn to_wit_info(info: crate::RuleInfo) -> WitRuleInfo {
     WitRuleInfo {
         id: info.id,
         name: info.name,
@@ -50,6 +53,9 @@ pub fn info<R: Rule>() -> WitRuleInfo {
         mitre_techniques: info.mitre_techniques,
         description: info.description,
         default_config: info.default_config,
+        tags: info.tags,
+        references: info.references,
+        author: info.author,
     }
 }
 
@@ -57,6 +63,7 @@ fn to_wit(alerts: Vec<Alert>) -> Vec<wit::Alert> {
     alerts
         .into_iter()
         .map(|a| wit::Alert {
+            rule: a.rule,
             timestamp_ms: a.timestamp_ms,
             document: a.document,
         })
@@ -153,6 +160,19 @@ impl<R: Rule + 'static> wit::GuestDetector for Detector<R> {
                 paths,
             })
         })
+    }
+
+    fn rules(&self) -> Vec<WitRuleInfo> {
+        self.rule
+            .borrow()
+            .rules()
+            .into_iter()
+            .map(to_wit_info)
+            .collect()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.rule.borrow().warnings()
     }
 
     fn fields(&self) -> Vec<String> {

@@ -44,7 +44,7 @@ pub use serde;
 pub use serde_json;
 
 /// The contract version this SDK implements, as written in `wit/detector.wit`.
-pub const CONTRACT_VERSION: &str = "0.3.0";
+pub const CONTRACT_VERSION: &str = "0.4.0";
 
 /// Exports a [`Rule`] type as the component's `trailguard:detector/rule`.
 ///

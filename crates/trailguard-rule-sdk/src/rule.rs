@@ -46,11 +46,21 @@ pub struct RuleInfo {
     pub description: String,
     /// The default configuration as JSON.
     pub default_config: String,
+    /// Free-form tags (Sigma's `attack.initial-access`); ATT&CK tactic tags
+    /// become `threat.tactic.*` in alerts.
+    pub tags: Vec<String>,
+    /// URLs of write-ups and documentation.
+    pub references: Vec<String>,
+    /// Who wrote the rule (empty: not said).
+    pub author: String,
 }
 
 /// A finding.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
+    /// Which of the detector's [`Rule::rules`] raised it (0: the first, the
+    /// rule itself for a rule that is not a pack).
+    pub rule: u32,
     /// `@timestamp` of the alert, milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
     /// The rule's own fields, as a JSON object with ECS / Elastic names.
@@ -75,6 +85,21 @@ pub trait Rule: Sized {
     /// Builds a detector from a JSON configuration; `""` means the defaults.
     /// The error names the offending key.
     fn create(config: &str) -> Result<Self, String>;
+
+    /// The rules this detector evaluates, each its own rule to the user;
+    /// an [`Alert`] names one by its index here. By default the rule
+    /// itself ([`Rule::info`]); a pack (the Sigma component) lists one per
+    /// rule its configuration holds. Asked once after [`Rule::create`].
+    fn rules(&self) -> Vec<RuleInfo> {
+        vec![Self::info()]
+    }
+
+    /// What the configuration had that the rule could not use but did not
+    /// refuse it for, one sentence each naming the file, line and rule
+    /// (none by default). Asked once after [`Rule::create`].
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// The paths into the raw CloudTrail record this rule reads besides
     /// the normalized fields (`requestParameters.bucketName`, or a whole

@@ -122,6 +122,8 @@ impl TestEvent {
 /// An alert with its document parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestAlert {
+    /// Which of the rule's [`Rule::rules`] raised it.
+    pub rule: u32,
     /// `@timestamp`, ms since the epoch.
     pub timestamp_ms: i64,
     /// The rule's fields.
@@ -131,6 +133,7 @@ pub struct TestAlert {
 impl TestAlert {
     fn parse(alert: Alert) -> TestAlert {
         TestAlert {
+            rule: alert.rule,
             timestamp_ms: alert.timestamp_ms,
             document: serde_json::from_str(&alert.document).unwrap_or(serde_json::Value::Null),
         }

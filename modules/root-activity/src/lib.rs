@@ -46,6 +46,9 @@ impl Rule for RootActivity {
                 network, suggests stolen root credentials."
                 .into(),
             default_config: serde_json::to_string(&Config::default()).unwrap_or_default(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

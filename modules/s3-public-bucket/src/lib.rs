@@ -140,6 +140,9 @@ impl Rule for S3PublicBucket {
                 data is exposed; attackers open buckets to exfiltrate."
                 .into(),
             default_config: serde_json::to_string(&Config::default()).unwrap_or_default(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

@@ -52,6 +52,9 @@ impl Rule for SensitiveUntrustedAsn {
                 .into(),
             default_config: serde_json::to_string(&Config::preset(Preset::ElasticCompatible))
                 .unwrap_or_default(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

@@ -48,6 +48,7 @@ fn run_with(config: &str, events: &[Ev]) -> Vec<(i64, Value)> {
             |TestAlert {
                  timestamp_ms,
                  document,
+                 ..
              }| (timestamp_ms, document),
         )
         .collect()

@@ -49,6 +49,9 @@ impl Rule for UnusualAsn {
                 network."
                 .into(),
             default_config: serde_json::to_string(&Config::default()).unwrap_or_default(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

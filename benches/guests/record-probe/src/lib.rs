@@ -72,6 +72,9 @@ impl Rule for RecordProbe {
             mitre_techniques: Vec::new(),
             description: "Reads the configured raw-record paths; for tests and benchmarks.".into(),
             default_config: serde_json::to_string(&Config::default()).unwrap_or_default(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 

@@ -22,6 +22,9 @@ impl Rule for Bloated {
                 .collect(),
             description: "d".repeat(16 << 20),
             default_config: "{}".into(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 
@@ -32,6 +35,7 @@ impl Rule for Bloated {
     fn process(&mut self, _events: &[Event<'_>]) -> Vec<Alert> {
         (0..64)
             .map(|i| Alert {
+                rule: 0,
                 timestamp_ms: i,
                 document: "{}".into(),
             })

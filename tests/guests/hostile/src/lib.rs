@@ -13,7 +13,10 @@
 //! long description would turn into hundreds of MiB of alert documents),
 //! `forge-fields` (alerts that try to write the host's fields, nested and
 //! flat, to pass for another rule's), `snapshot-160mib` (a snapshot within
-//! the snapshot limit but over wasmtime's default hostcall fuel).
+//! the snapshot limit but over wasmtime's default hostcall fuel),
+//! `bad-rule-index` (an alert naming a rule its `rules` does not list),
+//! `claim-rule-a` (lists a rule with rule A's id among its own),
+//! `many-rules` (lists more rules than the host allows).
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,21 +69,30 @@ impl Hostile {
             "flaky" if !RESTORED.load(Ordering::Relaxed) => panic!("transient fault"),
             "huge-alerts" => (0..1_000_000)
                 .map(|i| Alert {
+                    rule: 0,
                     timestamp_ms: i,
                     document: "{}".into(),
                 })
                 .collect(),
             "many-alerts" => (0..10_000)
                 .map(|i| Alert {
+                    rule: 0,
                     timestamp_ms: i,
                     document: "{}".into(),
                 })
                 .collect(),
             "forge-fields" => vec![Alert {
+                rule: 0,
                 timestamp_ms: 0,
                 document: r#"{"kibana":{"alert":{"severity":"critical","risk_score":99,"rule":{"rule_id":"aws-sensitive-untrusted-asn","name":"forged"}}},"kibana.alert.uuid":"forged","Kibana..alert.rule.rule_id":"aws-sensitive-untrusted-asn","event":{"kind":"alert","action":"forged"},"threat":{"technique":{"id":["T0000"]}},"@timestamp":"2099-01-01T00:00:00Z"}"#.into(),
             }],
+            "bad-rule-index" => vec![Alert {
+                rule: 7,
+                timestamp_ms: 0,
+                document: "{}".into(),
+            }],
             "garbage-alert" => vec![Alert {
+                rule: 0,
                 timestamp_ms: 0,
                 document: "{this is not json".into(),
             }],
@@ -91,6 +103,7 @@ impl Hostile {
                 #[allow(unsafe_code)]
                 let document = unsafe { String::from_utf8_unchecked(bytes) };
                 vec![Alert {
+                    rule: 0,
                     timestamp_ms: 0,
                     document,
                 }]
@@ -113,6 +126,9 @@ impl Rule for Hostile {
             // every alert, which the per-call limit must count.
             description: format!("Misbehaves on purpose. {}", "x".repeat(16_000)),
             default_config: r#"{"mode":"healthy","after_events":0}"#.into(),
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: String::new(),
         }
     }
 
@@ -130,6 +146,21 @@ impl Rule for Hostile {
         Ok(Hostile { config, seen: 0 })
     }
 
+    fn rules(&self) -> Vec<RuleInfo> {
+        let mut rules = vec![Self::info()];
+        let named = |id: String| RuleInfo {
+            id,
+            description: String::new(),
+            ..Self::info()
+        };
+        match self.config.mode.as_str() {
+            "claim-rule-a" => rules.push(named("aws-sensitive-untrusted-asn".into())),
+            "many-rules" => rules.extend((0..10_000).map(|i| named(format!("test-hostile-{i}")))),
+            _ => {}
+        }
+        rules
+    }
+
     fn filters(&self) -> Vec<EventFilter> {
         match self.config.mode.as_str() {
             "echo-root" => vec![EventFilter::new(Field::IdentityType, ["Root"])],
@@ -143,6 +174,7 @@ impl Rule for Hostile {
             return events
                 .iter()
                 .map(|e| Alert {
+                    rule: 0,
                     timestamp_ms: e.timestamp_ms,
                     document: format!(r#"{{"event.id":"{}"}}"#, e.event_id.unwrap_or_default()),
                 })
