@@ -14,7 +14,7 @@ use rule_unusual_asn::UnusualAsn;
 use serde_json::{Value, json};
 use trailguard_gen::TrafficConfig;
 use trailguard_host::{
-    Detector, Engine, EngineOptions, NativeRule, Pipeline, Runtime, RuntimeOptions,
+    Detector, Engine, EngineOptions, NativeRule, Pipeline, RuleInfo, Runtime, RuntimeOptions,
 };
 use trailguard_ingest::{
     IngestStats, NormalizedEvent, Normalizer, ReadOptions, RecordPaths, Resume, Source,
@@ -56,9 +56,20 @@ fn rate(events: usize, seconds: f64) -> Value {
     })
 }
 
+/// Rule id → configuration: the Sigma pack's rules; the others' defaults.
+type Configs = std::collections::BTreeMap<String, String>;
+
+fn config_of<'a>(configs: &'a Configs) -> impl Fn(&RuleInfo) -> String + Copy + 'a {
+    move |info| configs.get(&info.id).cloned().unwrap_or_default()
+}
+
 /// The native build of a shipped rule, if `id` is one.
-fn native(id: &str) -> Option<Box<dyn Detector>> {
+fn native(id: &str, configs: &Configs) -> Option<Box<dyn Detector>> {
     let rule: Box<dyn Detector> = match id {
+        crate::sigma::PACK_ID => Box::new(
+            NativeRule::<rule_sigma::SigmaPack>::new(configs.get(id).map_or("", String::as_str))
+                .ok()?,
+        ),
         "aws-sensitive-untrusted-asn" => {
             Box::new(NativeRule::<SensitiveUntrustedAsn>::new("").ok()?)
         }
@@ -92,7 +103,12 @@ fn through(detectors: Vec<Box<dyn Detector>>, events: &[NormalizedEvent]) -> f64
 }
 
 /// An engine over every rule, as `run` builds it, on `shards` threads.
-fn engine(runtime: &Runtime, rules: &[std::path::PathBuf], shards: usize) -> Result<Engine> {
+fn engine(
+    runtime: &Runtime,
+    rules: &[std::path::PathBuf],
+    configs: &Configs,
+    shards: usize,
+) -> Result<Engine> {
     let compiled = rules
         .iter()
         .map(|path| runtime.compile_rule(path))
@@ -100,6 +116,7 @@ fn engine(runtime: &Runtime, rules: &[std::path::PathBuf], shards: usize) -> Res
     let mut options = EngineOptions::default();
     options.allowed_lateness_ms = LATENESS_MS;
     options.shards = shards;
+    options.rule_configs = configs.clone();
     Ok(Engine::new(runtime, &compiled, options)?)
 }
 
@@ -110,8 +127,9 @@ fn single_thread(
     normalizer: &Normalizer<'_>,
     runtime: &Runtime,
     rules: &[std::path::PathBuf],
+    configs: &Configs,
 ) -> Result<(usize, f64)> {
-    let mut engine = engine(runtime, rules, 1)?;
+    let mut engine = engine(runtime, rules, configs, 1)?;
     let started = Instant::now();
     let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     decode_bytes(
@@ -189,10 +207,26 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let rounds = args.rounds as usize;
     let runtime = Runtime::new(RuntimeOptions::default())?;
     let rules = rule_files(&args.rules.rules)?;
+    // The Sigma pack runs the bundled SigmaHQ rules unless told otherwise.
+    let sigma_paths = if args.rules.sigma.is_empty() {
+        beside_binary("../rules/sigma")
+            .filter(|p| p.is_dir())
+            .into_iter()
+            .collect()
+    } else {
+        args.rules.sigma.clone()
+    };
+    let mut configs = Configs::new();
+    if let Some(config) =
+        crate::sigma::pack_config(&crate::settings::Settings::default(), &sigma_paths)?
+    {
+        configs.insert(crate::sigma::PACK_ID.into(), config);
+    }
+    let config = config_of(&configs);
     // What `run` extracts for these rules.
     let mut requests = Vec::new();
     for path in &rules {
-        let rule = runtime.instantiate(&runtime.compile_rule(path)?, |_| String::new())?;
+        let rule = runtime.instantiate(&runtime.compile_rule(path)?, config)?;
         requests.push((rule.record_paths().to_vec(), rule.event_test()));
     }
     let normalizer = normalizer.with_paths(RecordPaths::from_requests(requests));
@@ -214,17 +248,13 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let mut component_vs_native = serde_json::Map::new();
     for path in &rules {
         let compiled = runtime.compile_rule(path)?;
-        let id = runtime
-            .instantiate(&compiled, |_| String::new())?
-            .info()
-            .id
-            .clone();
-        let has_native = native(&id).is_some();
+        let id = runtime.instantiate(&compiled, config)?.info().id.clone();
+        let has_native = native(&id, &configs).is_some();
         let (mut wasm, mut natives) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
-            let component = runtime.instantiate(&compiled, |_| String::new())?;
+            let component = runtime.instantiate(&compiled, config)?;
             wasm.push(through(vec![Box::new(component)], &events));
-            if let Some(rule) = native(&id) {
+            if let Some(rule) = native(&id, &configs) {
                 natives.push(through(vec![rule], &events));
             }
         }
@@ -251,10 +281,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let (mut singles, mut alls) = (Vec::new(), Vec::new());
     let (mut n1, mut n2) = (0, 0);
     for _ in 0..rounds {
-        let (n, seconds) = single_thread(&file, &normalizer, &runtime, &rules)?;
+        let (n, seconds) = single_thread(&file, &normalizer, &runtime, &rules, &configs)?;
         n1 = n;
         singles.push(seconds);
-        let (n, seconds) = all_cores(&file, &normalizer, engine(&runtime, &rules, 1)?);
+        let (n, seconds) = all_cores(&file, &normalizer, engine(&runtime, &rules, &configs, 1)?);
         n2 = n;
         alls.push(seconds);
     }

@@ -388,6 +388,15 @@ pub struct RulePaths {
         value_delimiter = ':'
     )]
     pub rules: Vec<PathBuf>,
+    /// Sigma rules for the `sigma` rule pack: .yml files, or directories
+    /// searched for them; added to `[rules.sigma] paths`.
+    #[arg(
+        long = "sigma",
+        value_name = "PATH",
+        env = "TRAILGUARD_SIGMA",
+        value_delimiter = ':'
+    )]
+    pub sigma: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ mod report;
 mod rules;
 mod run;
 mod settings;
+mod sigma;
 mod signing;
 mod style;
 

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{ComponentReport, Detector, Runtime, RuntimeOptions};
-use trailguard_rule_sdk::{Comparison, Target};
+use trailguard_rule_sdk::{Comparison, RuleInfo, Target};
 
 use crate::cli::{InspectArgs, ListArgs, beside_binary};
+use crate::settings::Settings;
 
 /// Every `.wasm` file named, or found (sorted) in a named directory.
 pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -72,9 +73,15 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
         "ID", "VERSION", "RISK", "SEVERITY"
     );
     let mut all = true;
+    // The Sigma pack lists the Sigma rules it is given.
+    let sigma = crate::sigma::pack_config(&Settings::default(), &args.rules.sigma)?;
+    let config = |info: &RuleInfo| match &sigma {
+        Some(config) if info.id == crate::sigma::PACK_ID => config.clone(),
+        _ => String::new(),
+    };
     for file in rule_files(&args.rules.rules)? {
         // One rule that does not load is reported; the others are listed.
-        let rule = match runtime.load_rule(&file, |_| String::new()) {
+        let rule = match runtime.load_rule(&file, config) {
             Ok(rule) => rule,
             Err(e) => {
                 anstream::eprintln!(
@@ -96,6 +103,25 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
             info.name,
             crate::style::name(file.display())
         );
+        if rule.rules() != std::slice::from_ref(info) {
+            for r in rule.rules() {
+                println!(
+                    "  {:<28} {:<8} {:<6} {:<9} {}",
+                    r.id,
+                    r.version.split('+').next().unwrap_or(""),
+                    r.risk_score,
+                    r.severity.as_str(),
+                    r.name
+                );
+            }
+        }
+        for warning in rule.warnings() {
+            anstream::eprintln!(
+                "trailguard: {}: rule {}: {warning}",
+                crate::style::warning_label(),
+                info.id
+            );
+        }
     }
     Ok(if all {
         ExitCode::SUCCESS

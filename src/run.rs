@@ -136,6 +136,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
         }
     }
+    for (rule, warning) in engine.warnings() {
+        anstream::eprintln!(
+            "trailguard: {}: rule {rule}: {warning}",
+            crate::style::warning_label()
+        );
+    }
     let failed_at_load: Vec<(String, String)> = misbehaved_at_load
         .into_iter()
         .chain(engine.failed_at_load().iter().map(|f| {
@@ -518,6 +524,11 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
     }
     let mut options = EngineOptions::default();
     options.rule_configs = settings.rule_configs();
+    if let Some(config) = crate::sigma::pack_config(settings, &args.rules.sigma)? {
+        options
+            .rule_configs
+            .insert(crate::sigma::PACK_ID.into(), config);
+    }
     options.suppression = settings.suppression.clone();
     options.recovery = settings.run.recovery();
     options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;

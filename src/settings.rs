@@ -373,6 +373,20 @@ impl Settings {
         {
             list.iter_mut().for_each(fix);
         }
+        // The Sigma pack's rule files (read by the host, see `sigma.rs`).
+        if let Some(toml::Value::Array(paths)) = self
+            .rules
+            .get_mut(crate::sigma::PACK_ID)
+            .and_then(|t| t.get_mut("paths"))
+        {
+            for path in paths {
+                if let toml::Value::String(s) = path {
+                    let mut p = PathBuf::from(&*s);
+                    fix(&mut p);
+                    *s = p.display().to_string();
+                }
+            }
+        }
         for p in [
             &mut self.input.dead_letter,
             &mut self.output.path,
@@ -461,10 +475,36 @@ pub fn check(args: crate::cli::ConfigCheckArgs) -> anyhow::Result<std::process::
         cache_dir: crate::rules::default_cache_dir(),
         ..RuntimeOptions::default()
     })?;
+    // The Sigma pack's configuration names files the host reads.
+    let sigma = match crate::sigma::pack_config(&settings, &args.rules.sigma) {
+        Ok(config) => config,
+        Err(e) => {
+            problems.push(Problem {
+                file: args.file.clone(),
+                at: at(&["rules", crate::sigma::PACK_ID, "paths"]),
+                message: format!("[rules.sigma] paths: {e:#}"),
+            });
+            None
+        }
+    };
+    let config_of = |info: &trailguard_host::RuleInfo| match &sigma {
+        Some(config) if info.id == crate::sigma::PACK_ID => config.clone(),
+        _ => settings.rule_config(&info.id),
+    };
     let mut loaded = Vec::new();
     for file in crate::rules::rule_files(&rule_paths)? {
-        match runtime.load_rule(&file, |info| settings.rule_config(&info.id)) {
-            Ok(rule) => loaded.push(trailguard_host::Detector::info(&rule).id.clone()),
+        match runtime.load_rule(&file, config_of) {
+            Ok(rule) => {
+                use trailguard_host::Detector;
+                for warning in rule.warnings() {
+                    anstream::eprintln!(
+                        "trailguard: {}: rule {}: {warning}",
+                        crate::style::warning_label(),
+                        rule.info().id
+                    );
+                }
+                loaded.push(rule.info().id.clone());
+            }
             Err(HostError::Config { rule, message }) => {
                 problems.extend(settings.rule_problem(&rule, &message));
                 loaded.push(rule);

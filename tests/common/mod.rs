@@ -37,6 +37,7 @@ pub fn trailguard(dir: &Path) -> Command {
     cmd.current_dir(dir)
         .env("XDG_CACHE_HOME", root().join("target/test-cache"))
         .env_remove("TRAILGUARD_RULES")
+        .env_remove("TRAILGUARD_SIGMA")
         .env_remove("TRAILGUARD_ASN_DB");
     cmd
 }

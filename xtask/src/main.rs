@@ -439,6 +439,9 @@ fn demo(root: &Path) -> Result<()> {
         // name order, not one stream: the stream-time guard would hold and
         // refuse their jumps back and forth (the wall-clock check stays).
         .args(["--max-time-jump", "0"])
+        // SigmaHQ's 57 CloudTrail rules, run by the `sigma` rule pack.
+        .arg("--sigma")
+        .arg(root.join("rules/sigma"))
         .args(&inputs);
     let status = trailguard
         .status()
