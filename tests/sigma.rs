@@ -469,9 +469,23 @@ fn sigmahq_rules_match_as_the_spec_says_on_every_shared_set() {
             // A file that is not valid JSON is left to trailguard's
             // recovery; its records are not compared.
             for record in records(file).unwrap_or_default() {
-                let Some(id) = record.get("eventID").and_then(Value::as_str) else {
+                // Keys in any case, as trailguard reads them (Athena's
+                // lower-case exports); records without a date (`eventTime`,
+                // or a shipper's `@timestamp`) are rejected
+                // by trailguard before any rule sees them.
+                let field = |name: &str| {
+                    reference::lookup(&record, name).and_then(|v| v.as_str().map(str::to_owned))
+                };
+                let Some(id) = field("eventID") else {
                     continue;
                 };
+                let dated = field("eventTime").or(field("@timestamp")).is_some_and(|t| {
+                    t.len() >= 10 && t.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                });
+                if !dated {
+                    continue;
+                }
+                let id = id.as_str();
                 known.insert(id.to_owned());
                 for rule in &rules {
                     if rule.matches(&record) {
