@@ -99,7 +99,7 @@ fn the_example_file_is_valid_and_runs() {
     let file = dir.path().join("trailguard.toml");
     let out = check(dir.path(), &file);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("OK (4 rule(s)"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("OK (5 rule(s)"), "{}", stderr(&out));
 
     // Everything comes from the file: input, rules, ASN data, outputs.
     let out = trailguard(dir.path())
