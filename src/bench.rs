@@ -207,15 +207,9 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let rounds = args.rounds as usize;
     let runtime = Runtime::new(RuntimeOptions::default())?;
     let rules = rule_files(&args.rules.rules)?;
-    // The Sigma pack runs the bundled SigmaHQ rules unless told otherwise.
-    let sigma_paths = if args.rules.sigma.is_empty() {
-        beside_binary("../rules/sigma")
-            .filter(|p| p.is_dir())
-            .into_iter()
-            .collect()
-    } else {
-        args.rules.sigma.clone()
-    };
+    // The Sigma pack runs the rules `--sigma` names (none: it is empty, and
+    // the figures compare with runs without it).
+    let sigma_paths = args.rules.sigma.clone();
     let mut configs = Configs::new();
     if let Some(config) =
         crate::sigma::pack_config(&crate::settings::Settings::default(), &sigma_paths)?
