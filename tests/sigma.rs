@@ -522,3 +522,56 @@ fn sigmahq_rules_match_as_the_spec_says_on_every_shared_set() {
         fired_rules.len()
     );
 }
+
+/// What `--sigma` reads is bounded like a component: regular files only
+/// (a `.yml` name on a device is refused, by link too), at most 1 MiB each,
+/// UTF-8; each refusal names the file.
+#[test]
+fn sigma_rule_files_are_read_within_their_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = |path: &Path| {
+        trailguard(dir.path())
+            .args(["rules", "list", "--rules"])
+            .arg(common::modules_dir().join("rule-sigma.wasm"))
+            .arg("--sigma")
+            .arg(path)
+            .output()
+            .expect("runs")
+    };
+    // A directory holding a link to a device named like a rule.
+    let devices = dir.path().join("devices");
+    std::fs::create_dir(&devices).expect("mkdir");
+    std::os::unix::fs::symlink("/dev/zero", devices.join("zero.yml")).expect("symlink");
+    let out = list(&devices);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("zero.yml") && stderr(&out).contains("device"),
+        "{}",
+        stderr(&out)
+    );
+    // Over 1 MiB.
+    let big = dir.path().join("big.yml");
+    std::fs::write(&big, "#".repeat((1 << 20) + 1)).expect("write");
+    let out = list(&big);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("big.yml"), "{}", stderr(&out));
+    // Not UTF-8.
+    let latin = dir.path().join("latin1.yaml");
+    std::fs::write(&latin, b"title: caf\xe9\n").expect("write");
+    let out = list(&latin);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("latin1.yaml is not UTF-8"),
+        "{}",
+        stderr(&out)
+    );
+    // The bundled rules list, each Sigma rule under the pack.
+    let out = list(&sigma_dir());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("77caf516-34e5-4df9-b4db-20744fea0a60")
+            && text.contains("AWS Successful Console Login Without MFA"),
+        "{text}"
+    );
+}
