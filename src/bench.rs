@@ -209,13 +209,8 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let rules = rule_files(&args.rules.rules)?;
     // The Sigma pack runs the rules `--sigma` names (none: it is empty, and
     // the figures compare with runs without it).
-    let sigma_paths = args.rules.sigma.clone();
-    let mut configs = Configs::new();
-    if let Some(config) =
-        crate::sigma::pack_config(&crate::settings::Settings::default(), &sigma_paths)?
-    {
-        configs.insert(crate::sigma::PACK_ID.into(), config);
-    }
+    let configs =
+        crate::sigma::rule_configs(&crate::settings::Settings::default(), &args.rules.sigma)?;
     let config = config_of(&configs);
     // What `run` extracts for these rules.
     let mut requests = Vec::new();

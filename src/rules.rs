@@ -74,11 +74,8 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
     );
     let mut all = true;
     // The Sigma pack lists the Sigma rules it is given.
-    let sigma = crate::sigma::pack_config(&Settings::default(), &args.rules.sigma)?;
-    let config = |info: &RuleInfo| match &sigma {
-        Some(config) if info.id == crate::sigma::PACK_ID => config.clone(),
-        _ => String::new(),
-    };
+    let configs = crate::sigma::rule_configs(&Settings::default(), &args.rules.sigma)?;
+    let config = |info: &RuleInfo| configs.get(&info.id).cloned().unwrap_or_default();
     for file in rule_files(&args.rules.rules)? {
         // One rule that does not load is reported; the others are listed.
         let rule = match runtime.load_rule(&file, config) {

@@ -523,12 +523,7 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
         }
     }
     let mut options = EngineOptions::default();
-    options.rule_configs = settings.rule_configs();
-    if let Some(config) = crate::sigma::pack_config(settings, &args.rules.sigma)? {
-        options
-            .rule_configs
-            .insert(crate::sigma::PACK_ID.into(), config);
-    }
+    options.rule_configs = crate::sigma::rule_configs(settings, &args.rules.sigma)?;
     options.suppression = settings.suppression.clone();
     options.recovery = settings.run.recovery();
     options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;

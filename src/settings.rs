@@ -476,21 +476,19 @@ pub fn check(args: crate::cli::ConfigCheckArgs) -> anyhow::Result<std::process::
         ..RuntimeOptions::default()
     })?;
     // The Sigma pack's configuration names files the host reads.
-    let sigma = match crate::sigma::pack_config(&settings, &args.rules.sigma) {
-        Ok(config) => config,
+    let configs = match crate::sigma::rule_configs(&settings, &args.rules.sigma) {
+        Ok(configs) => configs,
         Err(e) => {
             problems.push(Problem {
                 file: args.file.clone(),
                 at: at(&["rules", crate::sigma::PACK_ID, "paths"]),
                 message: format!("[rules.sigma] paths: {e:#}"),
             });
-            None
+            settings.rule_configs()
         }
     };
-    let config_of = |info: &trailguard_host::RuleInfo| match &sigma {
-        Some(config) if info.id == crate::sigma::PACK_ID => config.clone(),
-        _ => settings.rule_config(&info.id),
-    };
+    let config_of =
+        |info: &trailguard_host::RuleInfo| configs.get(&info.id).cloned().unwrap_or_default();
     let mut loaded = Vec::new();
     for file in crate::rules::rule_files(&rule_paths)? {
         match runtime.load_rule(&file, config_of) {

@@ -2,6 +2,7 @@
 //! component as its configuration (the component parses them in its
 //! sandbox; the host only reads bytes).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -16,11 +17,22 @@ const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Most bytes of Sigma rules in all.
 const MAX_TOTAL_BYTES: u64 = 64 << 20;
 
+/// Rule id → JSON configuration for every rule: the configuration file's
+/// `[rules.ID]` tables, with the Sigma pack's rule files read into its
+/// configuration when any are named (see [`pack_config`]).
+pub fn rule_configs(settings: &Settings, extra: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+    let mut configs = settings.rule_configs();
+    if let Some(config) = pack_config(settings, extra)? {
+        configs.insert(PACK_ID.into(), config);
+    }
+    Ok(configs)
+}
+
 /// The pack's configuration when Sigma rules are named (`[rules.sigma]
 /// paths`, relative to the configuration file, and `extra` from
 /// `--sigma`): the table with `paths` replaced by `sources`, each file's
 /// name and text. `None` when neither names any.
-pub fn pack_config(settings: &Settings, extra: &[PathBuf]) -> Result<Option<String>> {
+fn pack_config(settings: &Settings, extra: &[PathBuf]) -> Result<Option<String>> {
     let mut table = settings.rules.get(PACK_ID).cloned().unwrap_or_default();
     if !table.contains_key("paths") && extra.is_empty() {
         return Ok(None);
