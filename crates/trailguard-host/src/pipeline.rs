@@ -631,7 +631,14 @@ impl Pipeline {
                 }
                 for doc in &docs {
                     if let Some(id) = doc.get(field::RULE_ID).and_then(|v| v.as_str()) {
-                        *self.stats.alerts.entry(id.to_owned()).or_default() += 1;
+                        // Every rule has its entry from the start: no
+                        // allocation per alert.
+                        match self.stats.alerts.get_mut(id) {
+                            Some(count) => *count += 1,
+                            None => {
+                                self.stats.alerts.insert(id.to_owned(), 1);
+                            }
+                        }
                     }
                 }
                 out.extend(docs);
