@@ -10,10 +10,12 @@
 //! is a warning naming the file and line, and the other rules load.
 //! Semantics: docs/sigma.md.
 
+mod correlate;
 mod event;
 mod load;
 
-use rsigma_eval::Engine;
+use correlate::Correlator;
+use rsigma_eval::CorrelationEngine;
 use serde::{Deserialize, Serialize};
 use trailguard_rule_sdk::{Alert, AlertBuilder, Event, Rule, RuleInfo, Severity, export_rule};
 
@@ -41,17 +43,20 @@ pub struct Config {
     pub sources: Vec<Source>,
 }
 
-/// The pack: every usable Sigma rule, compiled.
+/// The pack: every usable Sigma rule and correlation, compiled, and the
+/// correlations' state.
 pub struct SigmaPack {
+    sources: Vec<Source>,
     loaded: Loaded,
-    engine: Engine,
+    engine: CorrelationEngine,
+    correlator: Correlator,
 }
 
 impl SigmaPack {
     /// The alert of rule `index` on `event`: the event's normalized fields,
     /// and the text of every CloudTrail field the rule names that the
     /// record has.
-    fn alert(&self, index: usize, event: &Event<'_>) -> Alert {
+    fn alert(&self, index: usize, event: &Event<'_>) -> AlertBuilder {
         let named: Vec<NamedField<'_>> = self.loaded.fields_of[index]
             .iter()
             .filter_map(|name| {
@@ -66,7 +71,6 @@ impl SigmaPack {
         AlertBuilder::from_event(event)
             .rule(index as u32)
             .field("trailguard.sigma.fields", named)
-            .build()
     }
 }
 
@@ -103,7 +107,12 @@ impl Rule for SigmaPack {
     fn create(text: &str) -> Result<Self, String> {
         let config: Config = trailguard_rule_sdk::config::parse(text, Config::default())?;
         let (loaded, engine) = load(&config.sources);
-        Ok(SigmaPack { loaded, engine })
+        Ok(SigmaPack {
+            sources: config.sources,
+            loaded,
+            engine,
+            correlator: Correlator::default(),
+        })
     }
 
     fn rules(&self) -> Vec<RuleInfo> {
@@ -118,21 +127,53 @@ impl Rule for SigmaPack {
         self.loaded.fields.clone()
     }
 
+    /// Alerts of rules at once; matches a correlation counts are held for
+    /// [`Rule::advance`].
     fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for event in events {
+            let mut counted = Vec::new();
+            let mut base = None;
             for result in self.engine.evaluate(&event::SigmaEvent(event)) {
-                if let Some(&index) = result
+                let Some(&index) = result
                     .header
                     .rule_id
                     .as_deref()
                     .and_then(|id| self.loaded.index.get(id))
-                {
-                    alerts.push(self.alert(index, event));
+                else {
+                    continue;
+                };
+                if self.loaded.generates[index] {
+                    alerts.push(self.alert(index, event).build());
                 }
+                if self.loaded.feeds[index] {
+                    counted.push(index as u32);
+                    base.get_or_insert_with(|| AlertBuilder::from_event(event).build().document);
+                }
+            }
+            if let Some(base) = base {
+                self.correlator.hold(&self.loaded, event, counted, base);
             }
         }
         alerts
+    }
+
+    fn advance(&mut self, watermark_ms: i64) -> Vec<Alert> {
+        self.correlator
+            .advance(&self.loaded, &mut self.engine, watermark_ms)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.correlator.snapshot(&self.engine)
+    }
+
+    /// Starts from the rules alone, then takes the snapshot's state.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let (loaded, mut engine) = load(&self.sources);
+        self.correlator = Correlator::restore(state, &mut engine)?;
+        self.loaded = loaded;
+        self.engine = engine;
+        Ok(())
     }
 }
 

@@ -3,9 +3,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rsigma_eval::{Engine, FieldSource, RuleFieldSet};
+use rsigma_eval::{
+    CorrelationAction, CorrelationConfig, CorrelationEngine, FieldSource, RuleFieldSet,
+    TimestampFallback,
+};
 use rsigma_parser::{
-    Detection, Level, Modifier, SigmaCollection, SigmaRule, SigmaValue, parse_sigma_yaml,
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, Detection, Level,
+    Modifier, SigmaCollection, SigmaRule, SigmaValue, WindowMode, parse_sigma_yaml,
 };
 use trailguard_rule_sdk::{RuleInfo, Severity};
 
@@ -15,6 +19,19 @@ use crate::Source;
 const MAX_FIELDS: usize = 64;
 /// Most rules (the host's limit).
 const MAX_RULES: usize = 10_000;
+/// The longest correlation timespan: matches are remembered this long.
+const MAX_TIMESPAN_SECS: u64 = 30 * 24 * 3600;
+/// Most correlation groups (across all correlations) kept at once; past
+/// it, groups with nothing inside their window are forgotten first.
+const MAX_GROUPS: usize = 100_000;
+/// Most matches one group remembers within its window (the oldest go).
+const MAX_GROUP_ENTRIES: usize = 10_000;
+/// Most matches of each rule one `temporal_ordered` group remembers, and
+/// most rules it may name: rsigma searches for an ordered sequence by
+/// trying every combination, whose number grows as entries to the power
+/// of rules (at most C(16 + 6, 6) = 74,613 here per event).
+const ORDERED_ENTRIES: usize = 16;
+const ORDERED_RULES: usize = 6;
 
 /// The usable rules of a configuration and what was left out.
 #[derive(Debug, Default)]
@@ -29,13 +46,42 @@ pub struct Loaded {
     pub fields: Vec<String>,
     /// Why anything was left out, `FILE:LINE: ...` each.
     pub warnings: Vec<String>,
+    /// Rule name (`name:`, what correlations may refer to) → its index.
+    pub names: HashMap<String, usize>,
+    /// Per rule: whether a correlation counts its matches.
+    pub feeds: Vec<bool>,
+    /// Per rule: whether it raises alerts of its own (not when only
+    /// correlations refer to it and none says `generate: true`).
+    pub generates: Vec<bool>,
+    /// The fields correlations read (group-by, aliases, `value_count`
+    /// fields): kept with each match until the watermark passes it.
+    pub correlation_fields: Vec<String>,
+    /// The longest correlation timespan, in seconds (0: no correlations).
+    pub max_timespan_secs: u64,
+}
+
+/// The engine a pack runs: detections and correlations, configured as
+/// docs/sigma.md says (after firing, a group's window starts over; no
+/// engine-wide suppression a rule could set for all the others).
+fn new_engine() -> CorrelationEngine {
+    CorrelationEngine::new(CorrelationConfig {
+        timestamp_fallback: TimestampFallback::Skip,
+        max_state_entries: MAX_GROUPS,
+        max_group_entries: Some(MAX_GROUP_ENTRIES),
+        // Set, so a rule's `rsigma.suppress` cannot set it for all; zero
+        // suppresses nothing.
+        suppress: Some(0),
+        action_on_match: CorrelationAction::Reset,
+        ..CorrelationConfig::default()
+    })
 }
 
 /// Parses and compiles `sources`; never fails: what cannot be used becomes
 /// a warning.
-pub fn load(sources: &[Source]) -> (Loaded, Engine) {
+pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
     let mut loaded = Loaded::default();
-    let mut engine = Engine::new();
+    let mut engine = new_engine();
+    let mut correlations = Vec::new();
     let mut all_fields: BTreeSet<String> = BTreeSet::new();
     for source in sources {
         let collection = match parse_sigma_yaml(&source.text) {
@@ -57,13 +103,14 @@ pub fn load(sources: &[Source]) -> (Loaded, Engine) {
                 line_in_message(error).unwrap_or(1)
             ));
         }
-        for correlation in &collection.correlations {
-            loaded.warnings.push(format!(
-                "{}:{}: correlation rule {:?} not loaded: correlations are not supported yet",
+        // Correlations go in after every file's rules, which they name.
+        for (n, correlation) in collection.correlations.into_iter().enumerate() {
+            let at = format!(
+                "{}:{}",
                 source.name,
-                line_of(&source.text, correlation.id.as_deref(), &correlation.title),
-                correlation.title
-            ));
+                line_of(&source.text, correlation.id.as_deref(), &correlation.title)
+            );
+            correlations.push((at, source.name.clone(), n, correlation));
         }
         for filter in &collection.filters {
             loaded.warnings.push(format!(
@@ -92,6 +139,18 @@ pub fn load(sources: &[Source]) -> (Loaded, Engine) {
             }
         }
     }
+    for (at, file, n, correlation) in correlations {
+        if let Err(why) = admit_correlation(
+            &mut loaded,
+            &mut engine,
+            &mut all_fields,
+            &file,
+            n,
+            correlation,
+        ) {
+            loaded.warnings.push(format!("{at}: {why}"));
+        }
+    }
     loaded.fields = all_fields.into_iter().collect();
     (loaded, engine)
 }
@@ -99,7 +158,7 @@ pub fn load(sources: &[Source]) -> (Loaded, Engine) {
 /// Checks, compiles and adds one rule, or says why not.
 fn admit(
     loaded: &mut Loaded,
-    engine: &mut Engine,
+    engine: &mut CorrelationEngine,
     all_fields: &mut BTreeSet<String>,
     file: &str,
     n: usize,
@@ -120,22 +179,8 @@ fn admit(
             "keyword detections (values without a field) are not supported: a rule reads the fields it names",
         ));
     }
-    let id = match &rule.id {
-        Some(id) if plain_id(id) => id.clone(),
-        Some(id) => {
-            return Err(named(&format!(
-                "its id {:?} is not a plain identifier (ASCII letters, digits, `-`, `_`, `.`, `:`, at most 128)",
-                clean(id, 80, false)
-            )));
-        }
-        None => derived_id(file, n),
-    };
-    if loaded.index.contains_key(&id) {
-        return Err(named(&format!("a rule with id {id} is already loaded")));
-    }
-    if loaded.infos.len() >= MAX_RULES {
-        return Err(named(&format!("over the limit of {MAX_RULES} rules")));
-    }
+    let id = new_id(loaded, rule.id.as_deref(), || derived_id(file, n, ""))
+        .map_err(|why| named(&why))?;
     rule.id = Some(id.clone());
     let mut one = SigmaCollection::new();
     one.rules.push(rule.clone());
@@ -160,9 +205,234 @@ fn admit(
         .add_rule(&rule)
         .map_err(|e| named(&format!("it does not compile: {e}")))?;
     all_fields.extend(fields.iter().cloned());
-    loaded.index.insert(id.clone(), loaded.infos.len());
-    loaded.infos.push(info(id, title, &rule));
+    let meta = Meta {
+        level: rule.level,
+        tags: &rule.tags,
+        references: &rule.references,
+        author: rule.author.as_deref(),
+        description: rule.description.as_deref(),
+        date: rule.modified.as_deref().or(rule.date.as_deref()),
+    };
+    push(
+        loaded,
+        id,
+        rule.name.as_deref(),
+        info_of(title, &meta),
+        fields,
+    );
+    Ok(())
+}
+
+/// The id a new rule gets: its own if it is a plain identifier, else
+/// `derived` if it has none; refused if taken or over the limit.
+fn new_id(
+    loaded: &Loaded,
+    id: Option<&str>,
+    derived: impl FnOnce() -> String,
+) -> Result<String, String> {
+    let id = match id {
+        Some(id) if plain_id(id) => id.to_owned(),
+        Some(id) => {
+            return Err(format!(
+                "its id {:?} is not a plain identifier (ASCII letters, digits, `-`, `_`, `.`, `:`, at most 128)",
+                clean(id, 80, false)
+            ));
+        }
+        None => derived(),
+    };
+    if loaded.index.contains_key(&id) {
+        return Err(format!("a rule with id {id} is already loaded"));
+    }
+    if loaded.infos.len() >= MAX_RULES {
+        return Err(format!("over the limit of {MAX_RULES} rules"));
+    }
+    Ok(id)
+}
+
+/// Records an admitted rule or correlation.
+fn push(
+    loaded: &mut Loaded,
+    id: String,
+    name: Option<&str>,
+    mut info: RuleInfo,
+    fields: Vec<String>,
+) {
+    let index = loaded.infos.len();
+    if let Some(name) = name {
+        loaded.names.entry(name.to_owned()).or_insert(index);
+    }
+    loaded.index.insert(id.clone(), index);
+    info.id = id;
+    loaded.infos.push(info);
     loaded.fields_of.push(fields);
+    loaded.feeds.push(false);
+    loaded.generates.push(true);
+}
+
+/// Checks, compiles and adds one correlation rule, or says why not.
+fn admit_correlation(
+    loaded: &mut Loaded,
+    engine: &mut CorrelationEngine,
+    all_fields: &mut BTreeSet<String>,
+    file: &str,
+    n: usize,
+    mut correlation: CorrelationRule,
+) -> Result<(), String> {
+    let title = clean(&correlation.title, 256, false);
+    let named = |what: &str| format!("correlation rule {title:?} not loaded: {what}");
+    let kind = correlation.correlation_type;
+    if !matches!(
+        kind,
+        CorrelationType::EventCount
+            | CorrelationType::ValueCount
+            | CorrelationType::Temporal
+            | CorrelationType::TemporalOrdered
+    ) {
+        return Err(named(&format!(
+            "type {} is not one of Sigma's (event_count, value_count, temporal, temporal_ordered)",
+            kind.as_str()
+        )));
+    }
+    if correlation.window != WindowMode::Sliding {
+        return Err(named(&format!(
+            "window {} is not Sigma's sliding window",
+            correlation.window.as_str()
+        )));
+    }
+    if let CorrelationCondition::Threshold { predicates, .. } = &correlation.condition
+        && !predicates.is_empty()
+        && predicates
+            .iter()
+            .all(|(op, _)| matches!(op, ConditionOperator::Lt | ConditionOperator::Lte))
+    {
+        return Err(named(
+            "conditions of too few events (lt, lte) are decided when the window closes, which is not supported yet",
+        ));
+    }
+    let span = correlation.timespan.seconds;
+    if span == 0 || span > MAX_TIMESPAN_SECS {
+        return Err(named(&format!(
+            "its timespan {:?} is not between 1 second and 30 days",
+            clean(&correlation.timespan.original, 40, false)
+        )));
+    }
+    // The rules it counts: loaded rules or correlations before it (so no
+    // cycle can form), by id or name.
+    let mut refs = Vec::new();
+    for name in &correlation.rules {
+        match loaded
+            .index
+            .get(name)
+            .or_else(|| loaded.names.get(name))
+            .copied()
+        {
+            Some(i) => refs.push(i),
+            None => {
+                return Err(named(&format!(
+                    "it refers to rule {:?}, which is not loaded",
+                    clean(name, 128, false)
+                )));
+            }
+        }
+    }
+    if refs.is_empty() {
+        return Err(named("it names no rules"));
+    }
+    // Sigma: a temporal correlation needs every rule it names. rsigma's
+    // parser reads a missing condition as "at least one" (`gte: 1`); that
+    // is read here as the specification's default (docs/sigma.md).
+    if let CorrelationCondition::Threshold { predicates, .. } = &mut correlation.condition
+        && matches!(
+            kind,
+            CorrelationType::Temporal | CorrelationType::TemporalOrdered
+        )
+        && predicates.as_slice() == [(ConditionOperator::Gte, 1)]
+    {
+        predicates[0].1 = refs.len() as u64;
+    }
+    if kind == CorrelationType::TemporalOrdered && refs.len() > ORDERED_RULES {
+        return Err(named(&format!(
+            "a temporal_ordered correlation names at most {ORDERED_RULES} rules"
+        )));
+    }
+    let id = new_id(loaded, correlation.id.as_deref(), || {
+        derived_id(file, n, "correlation.")
+    })
+    .map_err(|why| named(&why))?;
+    correlation.id = Some(id.clone());
+    // Of rsigma's own attributes, only what the documentation offers:
+    // keeping the window after firing, and suppression. (Keeping the
+    // contributing events would only cost memory; no alert shows them.)
+    correlation
+        .custom_attributes
+        .retain(|key, _| matches!(key.as_str(), "rsigma.action" | "rsigma.suppress"));
+    if kind == CorrelationType::TemporalOrdered {
+        correlation.custom_attributes.insert(
+            "rsigma.max_group_entries".into(),
+            yaml_serde::Value::String(ORDERED_ENTRIES.to_string()),
+        );
+    }
+    let mut fields = Vec::new();
+    for group in &correlation.group_by {
+        match correlation.aliases.iter().find(|a| &a.alias == group) {
+            Some(alias) => fields.extend(alias.mapping.values().cloned()),
+            None => fields.push(group.clone()),
+        }
+    }
+    if let CorrelationCondition::Threshold {
+        field: Some(named_fields),
+        ..
+    } = &correlation.condition
+    {
+        fields.extend(named_fields.iter().cloned());
+    }
+    fields.sort();
+    fields.dedup();
+    let new = fields.iter().filter(|f| !all_fields.contains(*f)).count();
+    if all_fields.len() + new > MAX_FIELDS {
+        return Err(named(&format!(
+            "the rules loaded before it already name {} CloudTrail fields, and a pack reads at most {MAX_FIELDS}",
+            all_fields.len()
+        )));
+    }
+    engine
+        .add_correlation(&correlation)
+        .map_err(|e| named(&format!("it does not compile: {e}")))?;
+    all_fields.extend(fields.iter().cloned());
+    for field in &fields {
+        if !loaded.correlation_fields.contains(field) {
+            loaded.correlation_fields.push(field.clone());
+        }
+    }
+    loaded.max_timespan_secs = loaded.max_timespan_secs.max(span);
+    let meta = Meta {
+        level: correlation.level,
+        tags: &correlation.tags,
+        references: &correlation.references,
+        author: correlation.author.as_deref(),
+        description: correlation.description.as_deref(),
+        date: correlation
+            .modified
+            .as_deref()
+            .or(correlation.date.as_deref()),
+    };
+    push(
+        loaded,
+        id,
+        correlation.name.as_deref(),
+        info_of(title, &meta),
+        fields,
+    );
+    // What it counts: matches of its rules, held until the watermark. A
+    // rule it names raises alerts of its own only if some correlation
+    // naming it says `generate: true`.
+    for i in refs {
+        if !loaded.feeds[i] {
+            loaded.feeds[i] = true;
+            loaded.generates[i] = false;
+        }
+        loaded.generates[i] |= correlation.generate;
+    }
     Ok(())
 }
 
@@ -221,8 +491,9 @@ fn plain_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// An id for a rule without one: `sigma.` + its file's name + its place.
-fn derived_id(file: &str, n: usize) -> String {
+/// An id for a rule without one: `sigma.` + its file's name + `kind` + its
+/// place.
+fn derived_id(file: &str, n: usize, kind: &str) -> String {
     let stem = file.rsplit(['/', '\\']).next().unwrap_or(file);
     let stem: String = stem
         .chars()
@@ -235,7 +506,7 @@ fn derived_id(file: &str, n: usize) -> String {
         })
         .take(100)
         .collect();
-    format!("sigma.{stem}.{n}")
+    format!("sigma.{stem}.{kind}{n}")
 }
 
 /// `text` without control or invisible formatting characters (newlines and
@@ -261,9 +532,20 @@ fn clean(text: &str, max: usize, newlines: bool) -> String {
     out
 }
 
+/// What a rule and a correlation rule say about themselves.
+struct Meta<'a> {
+    level: Option<Level>,
+    tags: &'a [String],
+    references: &'a [String],
+    author: Option<&'a str>,
+    description: Option<&'a str>,
+    date: Option<&'a str>,
+}
+
 /// The rule's metadata as trailguard shows it (docs/sigma.md): severity
-/// and risk score from `level`, ATT&CK techniques from `attack.tNNNN` tags.
-fn info(id: String, title: String, rule: &SigmaRule) -> RuleInfo {
+/// and risk score from `level`, ATT&CK techniques from `attack.tNNNN` tags;
+/// the id is set by [`push`].
+fn info_of(title: String, rule: &Meta<'_>) -> RuleInfo {
     let (severity, risk_score) = match rule.level {
         Some(Level::Informational | Level::Low) => (Severity::Low, 21),
         Some(Level::High) => (Severity::High, 73),
@@ -277,16 +559,14 @@ fn info(id: String, title: String, rule: &SigmaRule) -> RuleInfo {
         .take(32)
         .collect();
     let date: String = rule
-        .modified
-        .as_deref()
-        .or(rule.date.as_deref())
+        .date
         .unwrap_or("")
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .take(32)
         .collect();
     RuleInfo {
-        id,
+        id: String::new(),
         name: if title.is_empty() {
             "(untitled Sigma rule)".into()
         } else {
@@ -302,7 +582,7 @@ fn info(id: String, title: String, rule: &SigmaRule) -> RuleInfo {
         severity,
         risk_score,
         mitre_techniques: techniques,
-        description: clean(rule.description.as_deref().unwrap_or(""), 16 << 10, true),
+        description: clean(rule.description.unwrap_or(""), 16 << 10, true),
         default_config: String::new(),
         tags: rule
             .tags
@@ -318,7 +598,7 @@ fn info(id: String, title: String, rule: &SigmaRule) -> RuleInfo {
             .filter(|r| !r.is_empty())
             .take(64)
             .collect(),
-        author: clean(rule.author.as_deref().unwrap_or(""), 1024, false),
+        author: clean(rule.author.unwrap_or(""), 1024, false),
     }
 }
 

@@ -324,3 +324,403 @@ fn an_empty_pack_loads_and_raises_nothing() {
     assert!(pack.rules().is_empty());
     assert!(pack.fields().is_empty());
 }
+
+// Correlations (docs/sigma.md "Correlation rules").
+
+/// Failed console logins, and a brute force of 3 of them from one address
+/// within 10 minutes.
+const BRUTE_FORCE: &str = r#"
+title: Failed console login
+id: failed-login
+name: failed_login
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName: ConsoleLogin
+        errorMessage: Failed authentication
+    condition: selection
+level: low
+---
+title: Console brute force
+id: brute-force
+correlation:
+    type: event_count
+    rules:
+        - failed_login
+    group-by:
+        - sourceIPAddress
+    timespan: 10m
+    condition:
+        gte: 3
+level: high
+tags:
+    - attack.credential-access
+"#;
+
+/// An event at `secs` (event time), with `id` and the record `fields`.
+fn at(secs: i64, id: &str, fields: serde_json::Value) -> TestEvent {
+    let mut event = TestEvent::new(secs * 1000, "alice", "Anything");
+    event.event_id = Some(id.into());
+    if let serde_json::Value::Object(map) = fields {
+        for (path, value) in map {
+            event = event.field(&path, value);
+        }
+    }
+    event
+}
+
+fn failed_login(secs: i64, id: &str, ip: &str) -> TestEvent {
+    at(
+        secs,
+        id,
+        json!({"eventName": "ConsoleLogin", "errorMessage": "Failed authentication", "sourceIPAddress": ip}),
+    )
+}
+
+/// (rule id, event id, @timestamp in seconds) of every alert of `events`
+/// fed in this order, sorted.
+fn alerts_of(config: &str, events: &[TestEvent]) -> Vec<(String, String, i64)> {
+    let rules = SigmaPack::create(config).expect("loads").rules();
+    let mut out: Vec<_> = Harness::<SigmaPack>::new(config)
+        .expect("loads")
+        .batch(2)
+        .run(events)
+        .into_iter()
+        .map(|a| {
+            (
+                rules[a.rule as usize].id.clone(),
+                a.document["event.id"].as_str().unwrap_or("").to_owned(),
+                a.timestamp_ms / 1000,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_event_count_fires_at_the_event_that_completes_it_in_event_time_whatever_the_arrival_order() {
+    let config = one("brute.yml", BRUTE_FORCE);
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    let rules = pack.rules();
+    assert_eq!(rules[1].id, "brute-force");
+    assert_eq!(rules[1].severity, Severity::High);
+    // Three failures from one address within 10 minutes (both ends
+    // included: 0 s and 600 s), two from another, and a fourth and fifth
+    // from the first after the reset.
+    let in_time_order = vec![
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(60, "e2", "198.51.100.7"),
+        failed_login(300, "e3", "203.0.113.9"),
+        failed_login(400, "e4", "198.51.100.7"),
+        failed_login(600, "e5", "203.0.113.9"),
+        failed_login(700, "e6", "203.0.113.9"),
+        failed_login(800, "e7", "203.0.113.9"),
+    ];
+    let expected = vec![("brute-force".to_owned(), "e5".to_owned(), 600)];
+    assert_eq!(alerts_of(&config, &in_time_order), expected);
+    // Delivered out of order (within the allowed lateness): the same.
+    let mut shuffled = in_time_order.clone();
+    shuffled.reverse();
+    shuffled.swap(1, 4);
+    assert_eq!(alerts_of(&config, &shuffled), expected);
+    // The window is cleared after firing: e6, e7 and one more make 3.
+    let mut more = in_time_order.clone();
+    more.push(failed_login(900, "e8", "203.0.113.9"));
+    assert_eq!(
+        alerts_of(&config, &more),
+        vec![
+            ("brute-force".to_owned(), "e5".to_owned(), 600),
+            ("brute-force".to_owned(), "e8".to_owned(), 900)
+        ]
+    );
+    // One second beyond the window: 0 s and 601 s are not together.
+    let apart = vec![
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(300, "e3", "203.0.113.9"),
+        failed_login(601, "e5", "203.0.113.9"),
+    ];
+    assert_eq!(alerts_of(&config, &apart), Vec::new());
+}
+
+#[test]
+fn a_repeated_event_id_counts_once_and_an_absent_group_by_field_groups_as_null() {
+    let config = one("brute.yml", BRUTE_FORCE);
+    let replayed = vec![
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(10, "e2", "203.0.113.9"),
+        failed_login(10, "e2", "203.0.113.9"),
+    ];
+    assert_eq!(alerts_of(&config, &replayed), Vec::new());
+    let no_address = |secs, id| {
+        at(
+            secs,
+            id,
+            json!({"eventName": "ConsoleLogin", "errorMessage": "Failed authentication"}),
+        )
+    };
+    let alerts = alerts_of(
+        &config,
+        &[
+            no_address(0, "n1"),
+            no_address(5, "n2"),
+            no_address(9, "n3"),
+        ],
+    );
+    assert_eq!(alerts, vec![("brute-force".to_owned(), "n3".to_owned(), 9)]);
+}
+
+#[test]
+fn a_counted_rule_alerts_on_its_own_only_with_generate_true() {
+    let events = [
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(1, "e2", "203.0.113.9"),
+        failed_login(2, "e3", "203.0.113.9"),
+    ];
+    let silent = alerts_of(&one("brute.yml", BRUTE_FORCE), &events);
+    assert_eq!(silent.len(), 1);
+    let generating =
+        BRUTE_FORCE.replace("    timespan: 10m", "    timespan: 10m\n    generate: true");
+    let loud = alerts_of(&one("brute.yml", &generating), &events);
+    assert_eq!(loud.len(), 4, "{loud:?}");
+    assert_eq!(loud.iter().filter(|a| a.0 == "failed-login").count(), 3);
+}
+
+#[test]
+fn a_correlation_alert_carries_the_event_and_what_was_found() {
+    let config = one("brute.yml", BRUTE_FORCE);
+    let alerts = Harness::<SigmaPack>::new(&config).expect("loads").run(&[
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(1, "e2", "203.0.113.9"),
+        failed_login(2, "e3", "203.0.113.9"),
+    ]);
+    assert_eq!(alerts.len(), 1);
+    let document = &alerts[0].document;
+    assert_eq!(document["event.id"], "e3");
+    assert_eq!(document["user.name"], "alice");
+    assert_eq!(
+        document["trailguard.sigma.correlation"],
+        json!({
+            "type": "event_count",
+            "group": [{"name": "sourceIPAddress", "value": "203.0.113.9"}],
+            "value": 3.0,
+            "timespan_seconds": 600
+        })
+    );
+}
+
+const ENUMERATION: &str = r#"
+title: Read-only discovery call
+name: discovery
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName|startswith:
+            - List
+            - Describe
+            - Get
+    condition: selection
+---
+title: Discovery burst
+id: discovery-burst
+correlation:
+    type: value_count
+    rules:
+        - discovery
+    group-by:
+        - userIdentity.arn
+    timespan: 5m
+    condition:
+        field: eventName
+        gte: 3
+"#;
+
+fn call(secs: i64, id: &str, arn: &str, name: &str) -> TestEvent {
+    at(
+        secs,
+        id,
+        json!({"eventName": name, "userIdentity.arn": arn}),
+    )
+}
+
+#[test]
+fn a_value_count_counts_distinct_values_per_group() {
+    let config = one("enum.yml", ENUMERATION);
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    let bob = "arn:aws:iam::123456789012:user/bob";
+    let eve = "arn:aws:iam::123456789012:user/eve";
+    let events = vec![
+        call(0, "a", bob, "ListBuckets"),
+        call(10, "b", bob, "ListBuckets"),
+        call(20, "c", eve, "ListUsers"),
+        call(30, "d", bob, "DescribeInstances"),
+        call(40, "e", eve, "ListRoles"),
+        call(45, "f", bob, "PutObject"),
+        call(50, "g", bob, "GetSecretValue"),
+        call(400, "h", eve, "ListPolicies"),
+    ];
+    assert_eq!(
+        alerts_of(&config, &events),
+        vec![("discovery-burst".to_owned(), "g".to_owned(), 50)]
+    );
+}
+
+const CHAIN: &str = r#"
+title: Access key created
+name: key_created
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName: CreateAccessKey
+    condition: selection
+---
+title: Trail stopped
+name: trail_stopped
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName: StopLogging
+    condition: selection
+---
+title: Key then blind
+id: key-then-blind
+correlation:
+    type: temporal_ordered
+    rules:
+        - key_created
+        - trail_stopped
+    group-by:
+        - userIdentity.arn
+    timespan: 1h
+---
+title: Key and blind
+id: key-and-blind
+correlation:
+    type: temporal
+    rules:
+        - key_created
+        - trail_stopped
+    group-by:
+        - userIdentity.arn
+    timespan: 1h
+"#;
+
+#[test]
+fn temporal_needs_every_rule_within_the_window_and_temporal_ordered_their_order() {
+    let config = one("chain.yml", CHAIN);
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    let arn = "arn:aws:iam::123456789012:user/bob";
+    let in_order = vec![
+        call(0, "k", arn, "CreateAccessKey"),
+        call(600, "s", arn, "StopLogging"),
+    ];
+    assert_eq!(
+        alerts_of(&config, &in_order),
+        vec![
+            ("key-and-blind".to_owned(), "s".to_owned(), 600),
+            ("key-then-blind".to_owned(), "s".to_owned(), 600),
+        ]
+    );
+    let reversed = vec![
+        call(0, "s", arn, "StopLogging"),
+        call(600, "k", arn, "CreateAccessKey"),
+    ];
+    assert_eq!(
+        alerts_of(&config, &reversed),
+        vec![("key-and-blind".to_owned(), "k".to_owned(), 600)]
+    );
+    let too_far = vec![
+        call(0, "k", arn, "CreateAccessKey"),
+        call(3601, "s", arn, "StopLogging"),
+    ];
+    assert_eq!(alerts_of(&config, &too_far), Vec::new());
+}
+
+#[test]
+fn correlation_state_survives_a_snapshot_and_restore() {
+    let config = one("brute.yml", BRUTE_FORCE);
+    let events: Vec<TestEvent> = (0..12)
+        .map(|i| failed_login(i * 100, &format!("e{i}"), "203.0.113.9"))
+        .collect();
+    // 50 s of lateness: part of the state is held matches, part windows.
+    let harness = || {
+        Harness::<SigmaPack>::new(&config)
+            .expect("loads")
+            .batch(1)
+            .lateness_ms(50_000)
+    };
+    let straight = harness().run(&events);
+    assert_eq!(straight.len(), 4);
+    for cut in 1..events.len() {
+        let mut first = harness();
+        let mut alerts = first.push(&events[..cut]);
+        let saved = first.rule().snapshot();
+        let mut second = harness();
+        second.rule().restore(&saved).expect("restores");
+        alerts.extend(second.push(&events[cut..]));
+        alerts.extend(second.finish());
+        assert_eq!(alerts, straight, "cut after {cut} events");
+    }
+    // A snapshot of the stateless pack before correlations restores to
+    // nothing; garbage is refused.
+    let mut pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.restore(&[]).is_ok());
+    assert!(pack.restore(b"not a snapshot").is_err());
+}
+
+#[test]
+fn correlations_that_cannot_be_run_are_warnings_and_the_rest_load() {
+    let base = r#"
+title: Failed console login
+name: failed_login
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName: ConsoleLogin
+    condition: selection
+"#;
+    let correlation =
+        |body: &str| format!("{base}---\ntitle: Odd\nid: odd\ncorrelation:\n{body}\n");
+    let cases = [
+        (
+            "    type: event_count\n    rules: [failed_login]\n    timespan: 10m\n    condition:\n        lt: 3",
+            "decided when the window closes",
+        ),
+        (
+            "    type: event_count\n    rules: [nobody]\n    timespan: 10m\n    condition:\n        gte: 3",
+            "refers to rule \"nobody\", which is not loaded",
+        ),
+        (
+            "    type: event_count\n    rules: [failed_login]\n    timespan: 90d\n    condition:\n        gte: 3",
+            "not between 1 second and 30 days",
+        ),
+        (
+            "    type: value_sum\n    rules: [failed_login]\n    timespan: 10m\n    condition:\n        field: x\n        gte: 3",
+            "not one of Sigma's",
+        ),
+    ];
+    for (body, why) in cases {
+        let pack = SigmaPack::create(&one("odd.yml", &correlation(body))).expect("loads");
+        let warnings = pack.warnings();
+        assert_eq!(warnings.len(), 1, "{body}: {warnings:?}");
+        assert!(
+            warnings[0].starts_with("odd.yml:") && warnings[0].contains(why),
+            "{body}: {warnings:?}"
+        );
+        assert_eq!(pack.rules().len(), 1, "the base rule loads");
+    }
+}
