@@ -209,8 +209,11 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let rules = rule_files(&args.rules.rules)?;
     // The Sigma pack runs the rules `--sigma` names (none: it is empty, and
     // the figures compare with runs without it).
-    let configs =
-        crate::sigma::rule_configs(&crate::settings::Settings::default(), &args.rules.sigma)?;
+    let configs = crate::sigma::rule_configs(
+        &crate::settings::Settings::default(),
+        &args.rules.sigma,
+        None,
+    )?;
     let config = config_of(&configs);
     // What `run` extracts for these rules.
     let mut requests = Vec::new();

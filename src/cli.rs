@@ -360,8 +360,8 @@ pub struct SignArgs {
     /// the rule id, its version and the file name).
     #[arg(long)]
     pub comment: Option<String>,
-    /// Components to sign.
-    #[arg(value_name = "FILE.wasm", required = true)]
+    /// Components (.wasm) and files of Sigma rules (.yml, .yaml) to sign.
+    #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }
 
@@ -370,8 +370,8 @@ pub struct VerifyArgs {
     /// The trust policy (TOML).
     #[arg(long, value_name = "FILE")]
     pub trust: PathBuf,
-    /// Components to check.
-    #[arg(value_name = "FILE.wasm", required = true)]
+    /// Components (.wasm) and files of Sigma rules (.yml, .yaml) to check.
+    #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 }
 
@@ -520,7 +520,8 @@ pub struct RunArgs {
     pub poll_ms: u64,
     /// Refuse any rule that the trust policy (--trust) does not accept:
     /// unsigned, tampered, signed by an unknown key or for another rule id
-    /// or version, or not pinned. Applies to hot reloads too.
+    /// or version, or not pinned. Applies to hot reloads and to every Sigma
+    /// rule file too.
     #[arg(long, requires = "trust")]
     pub require_signed: bool,
     /// Trust policy (TOML) listing publishers' public keys and pinned

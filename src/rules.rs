@@ -74,7 +74,7 @@ pub fn list(args: ListArgs) -> Result<ExitCode> {
     );
     let mut all = true;
     // The Sigma pack lists the Sigma rules it is given.
-    let configs = crate::sigma::rule_configs(&Settings::default(), &args.rules.sigma)?;
+    let configs = crate::sigma::rule_configs(&Settings::default(), &args.rules.sigma, None)?;
     let config = |info: &RuleInfo| configs.get(&info.id).cloned().unwrap_or_default();
     for file in rule_files(&args.rules.rules)? {
         // One rule that does not load is reported; the others are listed.

@@ -84,6 +84,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         mut loaded,
         failed_at_load: misbehaved_at_load,
     } = setup_rules(&args, &settings)?;
+    // In follow mode, changed Sigma rule files are reloaded like modules.
+    let mut sigma_watch = if args.follow {
+        crate::sigma::SigmaWatch::new(&settings, &args.rules.sigma)?
+    } else {
+        None
+    };
 
     let asn = open_asn_db(args.asn_db.clone())?;
     let mut normalizer = Normalizer::new(Some(&asn));
@@ -279,6 +285,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 anstream::eprintln!("trailguard: {message}");
             }
         }
+        // Changed Sigma rule files: the pack made again from them.
+        if let Some(watch) = &mut sigma_watch
+            && let Some(message) =
+                reload_sigma(watch, &loaded, &runtime, trust.as_ref(), &mut engine)
+        {
+            anstream::eprintln!("trailguard: {message}");
+        }
     }
     if let Some(e) = failed {
         return Err(e);
@@ -402,9 +415,10 @@ pub struct LoadedRule {
 }
 
 /// What `stat` says of a file, to notice a change without reading it.
-type FileStamp = (u64, Option<std::time::SystemTime>, u64);
+pub type FileStamp = (u64, Option<std::time::SystemTime>, u64);
 
-fn file_stamp(path: &Path) -> Option<FileStamp> {
+/// The [`FileStamp`] of `path`, if it can be read.
+pub fn file_stamp(path: &Path) -> Option<FileStamp> {
     let metadata = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
@@ -479,6 +493,41 @@ impl LoadedRule {
     }
 }
 
+/// Makes the Sigma pack again from its rule files if they changed: read and
+/// verified as at start, the pack's component compiled (from the compile
+/// cache) with the new configuration, its state carried over. What to tell
+/// the operator, if anything.
+fn reload_sigma(
+    watch: &mut crate::sigma::SigmaWatch,
+    loaded: &[LoadedRule],
+    runtime: &Runtime,
+    trust: Option<&TrustPolicy>,
+    engine: &mut Engine,
+) -> Option<String> {
+    let config = watch.changed(trust)?;
+    let pack = loaded.iter().find(|r| r.id == crate::sigma::PACK_ID)?;
+    let result = config.and_then(|config| {
+        let rule = compile(runtime, trust, &pack.file)?;
+        engine.reconfigure(runtime, &rule, config)?;
+        Ok(())
+    });
+    Some(match result {
+        Ok(()) => {
+            let count = engine
+                .rules()
+                .iter()
+                .filter(|r| r.id != crate::sigma::PACK_ID)
+                .count();
+            format!("reloaded the Sigma rules (state carried over); {count} rules running in all")
+        }
+        Err(e) => format!(
+            "{}: the Sigma rule files changed but were not reloaded, the running rules go on: {}",
+            crate::style::warning_label(),
+            crate::style::printable(&format!("{e:#}"))
+        ),
+    })
+}
+
 /// Builds the runtime, checks and compiles the rules (each file read once,
 /// verified against the trust policy if one is given), and gathers the
 /// engine options.
@@ -523,7 +572,7 @@ pub fn setup_rules(args: &RunArgs, settings: &Settings) -> Result<RuleSetup> {
         }
     }
     let mut options = EngineOptions::default();
-    options.rule_configs = crate::sigma::rule_configs(settings, &args.rules.sigma)?;
+    options.rule_configs = crate::sigma::rule_configs(settings, &args.rules.sigma, trust.as_ref())?;
     options.suppression = settings.suppression.clone();
     options.recovery = settings.run.recovery();
     options.allowed_lateness_ms = i64::from(lateness_minutes) * 60_000;

@@ -476,7 +476,7 @@ pub fn check(args: crate::cli::ConfigCheckArgs) -> anyhow::Result<std::process::
         ..RuntimeOptions::default()
     })?;
     // The Sigma pack's configuration names files the host reads.
-    let configs = match crate::sigma::rule_configs(&settings, &args.rules.sigma) {
+    let configs = match crate::sigma::rule_configs(&settings, &args.rules.sigma, None) {
         Ok(configs) => configs,
         Err(e) => {
             problems.push(Problem {

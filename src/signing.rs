@@ -1,5 +1,6 @@
 //! `trailguard rules keygen | sign | verify`: minisign keys and detached
-//! signatures for rule components, checked against a trust policy.
+//! signatures for rule components and files of Sigma rules, checked
+//! against a trust policy.
 
 use std::io::{Cursor, IsTerminal, Write};
 use std::path::Path;
@@ -7,7 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use minisign::{KeyPair, SecretKey, SecretKeyBox};
-use trailguard_host::trust::{TrustPolicy, Trusted, signature_path, signed_comment};
+use trailguard_host::RuleFile;
+use trailguard_host::trust::{
+    TrustPolicy, Trusted, signature_path, signed_comment, signed_sigma_comment,
+};
 
 use crate::cli::{KeygenArgs, SignArgs, VerifyArgs};
 use crate::style::name;
@@ -101,6 +105,10 @@ pub fn sign(args: SignArgs) -> Result<ExitCode> {
     let key = secret_key(&args)?;
     let runtime = crate::rules::runtime(false)?;
     for path in &args.files {
+        if crate::sigma::is_rule_file(path) {
+            sign_sigma(&key, path, args.comment.as_deref())?;
+            continue;
+        }
         // The bytes signed are the bytes whose rule id and version are read.
         let file = runtime.read_rule(path)?;
         let bytes = file.bytes().to_vec();
@@ -131,25 +139,59 @@ pub fn sign(args: SignArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Signs a file of Sigma rules: the trusted comment says it is one
+/// ([`signed_sigma_comment`]), so the signature cannot pass for a
+/// component's, nor a component's for it.
+fn sign_sigma(key: &SecretKey, path: &Path, note: Option<&str>) -> Result<()> {
+    let file = RuleFile::read(path, crate::sigma::MAX_FILE_BYTES)?;
+    std::str::from_utf8(file.bytes())
+        .with_context(|| format!("Sigma rule file {} is not UTF-8", path.display()))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(char::is_whitespace, "_"))
+        .unwrap_or_default();
+    let mut comment = signed_sigma_comment(&file_name);
+    if let Some(note) = note {
+        if note.contains(['\n', '\r']) {
+            bail!("--comment must be one line");
+        }
+        comment.push_str(&format!(" note:{note}"));
+    }
+    let signature = minisign::sign(None, key, Cursor::new(file.bytes()), Some(&comment), None)?;
+    let out = signature_path(path);
+    std::fs::write(&out, signature.into_string())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "signed {} (Sigma rules) -> {}",
+        name(path.display()),
+        name(out.display())
+    );
+    Ok(())
+}
+
 pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let policy = TrustPolicy::load(&args.trust).map_err(anyhow::Error::msg)?;
     let runtime = crate::rules::runtime(false)?;
     let mut all = true;
     for file in &args.files {
+        if crate::sigma::is_rule_file(file) {
+            let checked = RuleFile::read(file, crate::sigma::MAX_FILE_BYTES)
+                .map_err(|e| e.to_string())
+                .and_then(|read| crate::sigma::verify(&policy, &read));
+            match checked {
+                Ok(trusted) => println!("{}: trusted ({})", name(file.display()), origin(&trusted)),
+                Err(e) => {
+                    println!("{}: NOT TRUSTED: {}", name(file.display()), name(e));
+                    all = false;
+                }
+            }
+            continue;
+        }
         match runtime.compile_trusted(file, &policy) {
             Ok(rule) => match rule.origin() {
-                Some(Trusted::Pinned { sha256 }) => {
-                    println!(
-                        "{}: trusted (pinned SHA-256 {sha256})",
-                        name(file.display())
-                    )
+                Some(trusted) => {
+                    println!("{}: trusted ({})", name(file.display()), origin(trusted))
                 }
-                Some(Trusted::Signed { publisher, comment }) => println!(
-                    "{}: trusted (signed by {}; {})",
-                    name(file.display()),
-                    name(publisher),
-                    name(comment)
-                ),
                 None => unreachable!("compile_trusted records the origin"),
             },
             Err(e) => {
@@ -163,4 +205,14 @@ pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Why a file is trusted, for `rules verify`.
+fn origin(trusted: &Trusted) -> String {
+    match trusted {
+        Trusted::Pinned { sha256 } => format!("pinned SHA-256 {sha256}"),
+        Trusted::Signed { publisher, comment } => {
+            format!("signed by {}; {}", name(publisher), name(comment))
+        }
+    }
 }

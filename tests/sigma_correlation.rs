@@ -425,3 +425,96 @@ fn killed_and_restarted_runs_end_with_the_same_correlation_alerts() {
         );
     }
 }
+
+/// `run --follow` reloads changed Sigma rule files: a new rule file joins
+/// between two deliveries, the correlations' windows and held matches are
+/// carried over (their alerts equal those of an uninterrupted run), and the
+/// new rule alerts on what comes after.
+#[test]
+fn a_new_rule_file_is_hot_reloaded_with_the_correlation_state_carried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let rules = rules_dir(d);
+    let records = records();
+    let all = write_input(d, &records);
+    let clean = d.join("clean.ndjson");
+    let out = run(d, &all, &clean, None, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let live = d.join("live");
+    let second = common::first_half_into(&all, &live);
+    let state = d.join("state");
+    let output = d.join("out.ndjson");
+    let child = trailguard(d)
+        .arg("run")
+        .arg("--rules")
+        .arg(modules_dir().join("rule-sigma.wasm"))
+        .arg("--sigma")
+        .arg(&rules)
+        .arg("--asn-db")
+        .arg(fixture_mmdb())
+        .args(["--batch-size", "100", "--checkpoint-events", "300"])
+        .args(["--follow", "--poll-ms", "50"])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("-o")
+        .arg(&output)
+        .arg(&live)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let wait_for = |what: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !what() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let has_checkpoint = || {
+        std::fs::read_dir(&state).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().extension().is_some_and(|x| x == "bin"))
+        })
+    };
+    wait_for(&has_checkpoint);
+    std::fs::write(
+        rules.join("uploads.yml"),
+        "title: Object uploaded\nid: tg-put-object\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    selection:\n        eventName: PutObject\n    condition: selection\nlevel: low\n",
+    )
+    .expect("write");
+    // Past a few polls: the reload happens between two of them.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for f in &second {
+        std::fs::copy(f, live.join(f.file_name().expect("name"))).expect("copy");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("reloaded the Sigma rules (state carried over)"),
+        "{log}"
+    );
+    let resumed = run(d, &live, &output, Some(&state), None);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+
+    let output = alerts(&output);
+    let correlations = |alerts: &[Value]| -> BTreeSet<(String, String)> {
+        found(alerts)
+            .into_iter()
+            .filter(|(rule, _)| rule != "tg-put-object")
+            .collect()
+    };
+    assert_eq!(correlations(&output), correlations(&alerts(&clean)));
+    let uploads: Vec<&Value> = output
+        .iter()
+        .filter(|a| a["kibana.alert.rule.rule_id"] == "tg-put-object")
+        .collect();
+    assert!(!uploads.is_empty(), "the new rule alerts after the reload");
+    assert!(uploads.iter().all(|a| a["event.action"] == "PutObject"));
+}

@@ -203,3 +203,142 @@ fn an_encrypted_key_needs_its_password() {
     assert!(with.status.success(), "{}", stderr(&with));
     assert!(d.join("r.wasm.minisig").is_file());
 }
+
+/// Files of Sigma rules are third-party code too: with `--require-signed`
+/// each must be signed (as Sigma rules, by a publisher allowed the `sigma`
+/// pack) or pinned; an unsigned, modified or wrongly signed file stops the
+/// run naming it.
+#[test]
+fn sigma_rule_files_must_be_signed_under_require_signed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = d.join("input");
+    std::fs::create_dir(&input).expect("mkdir");
+    write_deliveries(&input, &StolenCiCredentials::default().calls(), 100).expect("write");
+    let acme = keygen(d, "acme");
+    let narrow = keygen(d, "narrow");
+    let trust = d.join("trust.toml");
+    std::fs::write(
+        &trust,
+        format!(
+            "[[publisher]]\nname = \"acme\"\npublic_key = \"{acme}\"\n\n[[publisher]]\nname = \"narrow\"\npublic_key = \"{narrow}\"\nrules = [\"narrow-*\"]\n"
+        ),
+    )
+    .expect("write");
+    let pack = d.join("rule-sigma.wasm");
+    std::fs::copy(modules_dir().join("rule-sigma.wasm"), &pack).expect("copy");
+    sign(d, "acme", &pack);
+    let rules = d.join("sigma");
+    std::fs::create_dir(&rules).expect("mkdir");
+    let sigmahq = common::root().join("rules/sigma/cloud/aws/cloudtrail");
+    for name in [
+        "aws_sts_assumerole_misuse.yml",
+        "aws_iam_backdoor_users_keys.yml",
+    ] {
+        std::fs::copy(sigmahq.join(name), rules.join(name)).expect("copy");
+    }
+    let run = |extra: &[&str]| {
+        trailguard(d)
+            .arg("run")
+            .arg("--rules")
+            .arg(&pack)
+            .arg("--sigma")
+            .arg(&rules)
+            .arg("--asn-db")
+            .arg(fixture_mmdb())
+            .args(extra)
+            .arg(&input)
+            .output()
+            .expect("runs")
+    };
+    let signed_run = || {
+        run(&[
+            "--require-signed",
+            "--trust",
+            trust.to_str().expect("utf-8"),
+        ])
+    };
+    let verify = |file: &Path| {
+        let out = trailguard(d)
+            .args(["rules", "verify", "--trust"])
+            .arg(&trust)
+            .arg(file)
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let first = rules.join("aws_sts_assumerole_misuse.yml");
+    let second = rules.join("aws_iam_backdoor_users_keys.yml");
+
+    // Unsigned: refused, naming the file.
+    let out = signed_run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aws_iam_backdoor_users_keys.yml is not trusted"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Both signed: the run goes, and the role-session rule alerts.
+    sign(d, "acme", &first);
+    sign(d, "acme", &second);
+    let (ok, text) = verify(&first);
+    assert!(
+        ok && text.contains("trusted (signed by acme; sigma:"),
+        "{text}"
+    );
+    let out = signed_run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = common::json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kibana.alert.rule.rule_id"] == "905d389b-b853-46d0-9d3d-dea0d3a3cd49"),
+        "{} alerts",
+        alerts.len()
+    );
+    // Without --require-signed, signatures are not asked for.
+    assert!(run(&[]).status.success());
+
+    // Modified after signing: refused.
+    let text = std::fs::read_to_string(&second).expect("read");
+    std::fs::write(&second, text.replace("level: medium", "level: low")).expect("write");
+    let out = signed_run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("modified after signing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!verify(&second).0);
+
+    // Signed by a publisher not allowed the `sigma` pack: refused.
+    sign(d, "narrow", &second);
+    let out = signed_run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("may not sign Sigma rules"),
+        "{}",
+        stderr(&out)
+    );
+    let (ok, text) = verify(&second);
+    assert!(!ok && text.contains("NOT TRUSTED"), "{text}");
+
+    // A component's signature moved onto a rule file is not a Sigma one.
+    sign(d, "acme", &second);
+    std::fs::copy(
+        trailguard_host::trust::signature_path(&pack),
+        trailguard_host::trust::signature_path(&second),
+    )
+    .expect("copy");
+    let out = signed_run();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("aws_iam_backdoor_users_keys.yml"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -636,6 +636,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Replaces the running rule of `rule`'s id with a new instance made
+    /// from `config`, its state carried over as in [`Engine::reload`]: a
+    /// pack whose rule files changed (the Sigma pack). On failure the
+    /// running instance and its configuration go on.
+    pub fn reconfigure(
+        &mut self,
+        runtime: &Runtime,
+        rule: &CompiledRule,
+        config: String,
+    ) -> Result<(), HostError> {
+        let id = rule.info().id.clone();
+        let previous = self.rule_configs.insert(id.clone(), config);
+        let result = self.reload(runtime, &id, rule);
+        if result.is_err() {
+            match previous {
+                Some(config) => self.rule_configs.insert(id, config),
+                None => self.rule_configs.remove(&id),
+            };
+        }
+        result
+    }
+
     /// Every raw-record path the running rules read: give it to the
     /// [`Normalizer`] that makes the events (`with_paths`), so each path is
     /// extracted once per event for all rules. It changes when a reload

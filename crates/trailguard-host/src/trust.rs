@@ -69,6 +69,13 @@ pub fn signed_comment(info: &RuleInfo, file_name: &str) -> String {
     format!("rule:{} version:{} file:{file_name}", info.id, info.version)
 }
 
+/// The trusted comment `trailguard rules sign` writes for a file of Sigma
+/// rules: it says what the bytes are (Sigma rules, not a component, whose
+/// comment names a rule id and version).
+pub fn signed_sigma_comment(file_name: &str) -> String {
+    format!("sigma:{file_name}")
+}
+
 /// The `key:value` of a trusted comment.
 fn comment_value<'a>(comment: &'a str, key: &str) -> Option<&'a str> {
     comment
@@ -275,6 +282,31 @@ impl TrustPolicy {
         }
         Ok(())
     }
+
+    /// Checks what a verified signature of a file of Sigma rules claims: it
+    /// was signed as Sigma rules ([`signed_sigma_comment`]), by a publisher
+    /// allowed to sign the rules of the pack `pack_id` that runs them.
+    pub fn check_sigma_claims(&self, trusted: &Trusted, pack_id: &str) -> Result<(), String> {
+        let Trusted::Signed { publisher, comment } = trusted else {
+            return Ok(());
+        };
+        if comment_value(comment, "sigma").is_none() {
+            return Err(format!(
+                "its signature by `{publisher}` was not made for Sigma rules (trusted comment {comment:?}); sign it with `trailguard rules sign`"
+            ));
+        }
+        let allowed = self
+            .publishers
+            .iter()
+            .find(|(p, _)| &p.name == publisher)
+            .is_some_and(|(p, _)| p.may_sign(pack_id));
+        if !allowed {
+            return Err(format!(
+                "publisher `{publisher}` may not sign Sigma rules (the trust policy's `rules` for it do not match `{pack_id}`)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -399,6 +431,50 @@ mod tests {
             .check_claims(&trusted, &info("any", "1.0.0"))
             .expect_err("no claims");
         assert!(e.contains("does not name the rule id and version"), "{e}");
+    }
+
+    #[test]
+    fn a_sigma_signature_says_so_and_its_publisher_may_sign_the_pack() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let acme = KeyPair::generate_unencrypted_keypair().expect("key");
+        let narrow = KeyPair::generate_unencrypted_keypair().expect("key");
+        let policy = policy(
+            dir.path(),
+            &(publisher("acme", &acme, "rules = [\"sigma\"]")
+                + &publisher("narrow", &narrow, "rules = [\"narrow-*\"]")),
+        )
+        .expect("policy");
+        let rules = b"title: t\n";
+        let file = signed(dir.path(), &acme, rules, &signed_sigma_comment("r.yml"));
+        let trusted = policy.verify_file(&file).expect("verified");
+        assert_eq!(policy.check_sigma_claims(&trusted, "sigma"), Ok(()));
+        // The same file signed as a component is not a Sigma signature, nor
+        // the other way round.
+        let file = signed(
+            dir.path(),
+            &acme,
+            rules,
+            "rule:sigma version:1.0.0 file:r.yml",
+        );
+        let trusted = policy.verify_file(&file).expect("verified");
+        let e = policy
+            .check_sigma_claims(&trusted, "sigma")
+            .expect_err("a component's");
+        assert!(e.contains("not made for Sigma rules"), "{e}");
+        let file = signed(dir.path(), &acme, rules, &signed_sigma_comment("r.yml"));
+        let trusted = policy.verify_file(&file).expect("verified");
+        assert!(
+            policy
+                .check_claims(&trusted, &info("sigma", "1.0.0"))
+                .is_err()
+        );
+        // A publisher whose ids do not include the pack's.
+        let file = signed(dir.path(), &narrow, rules, &signed_sigma_comment("r.yml"));
+        let trusted = policy.verify_file(&file).expect("verified");
+        let e = policy
+            .check_sigma_claims(&trusted, "sigma")
+            .expect_err("narrow");
+        assert!(e.contains("may not sign Sigma rules"), "{e}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ const STATE_FORMAT: u32 = 1;
 const SWEEP_EVERY_MS: i64 = 60_000;
 
 /// A match held until the watermark passes it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 struct Held {
     /// The matched rules some correlation counts.
     rules: Vec<u32>,
@@ -47,13 +47,23 @@ pub(crate) struct Correlator {
     swept_at_ms: i64,
 }
 
-/// The state as a snapshot holds it.
+/// The state as a snapshot holds it: rules by id, so a snapshot restores
+/// into a pack whose rule files changed (a hot reload), windows carried by
+/// correlation id.
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    held: Vec<((i64, String, u64), Held)>,
+    held: Vec<((i64, String, u64), SavedHeld)>,
     seen: Vec<(String, i64)>,
     arrivals: u64,
     engine: CorrelationSnapshot,
+}
+
+/// A held match in a snapshot.
+#[derive(Serialize, Deserialize)]
+struct SavedHeld {
+    rules: Vec<String>,
+    fields: Vec<(String, Option<String>)>,
+    base: String,
 }
 
 impl Correlator {
@@ -146,12 +156,29 @@ impl Correlator {
     }
 
     /// The held matches, the ids seen and the engine's windows.
-    pub(crate) fn snapshot(&self, engine: &CorrelationEngine) -> Vec<u8> {
+    pub(crate) fn snapshot(&self, loaded: &Loaded, engine: &CorrelationEngine) -> Vec<u8> {
         let saved = Saved {
             held: self
                 .held
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, held)| {
+                    let saved = SavedHeld {
+                        rules: held
+                            .rules
+                            .iter()
+                            .filter_map(|&i| loaded.infos.get(i as usize))
+                            .map(|info| info.id.clone())
+                            .collect(),
+                        fields: loaded
+                            .correlation_fields
+                            .iter()
+                            .cloned()
+                            .zip(held.values.iter().cloned())
+                            .collect(),
+                        base: held.base.clone(),
+                    };
+                    (k.clone(), saved)
+                })
                 .collect(),
             seen: self.seen.iter().map(|(k, &t)| (k.clone(), t)).collect(),
             arrivals: self.arrivals,
@@ -161,10 +188,14 @@ impl Correlator {
     }
 
     /// The state of `bytes` (from [`Correlator::snapshot`]) into a fresh
-    /// `engine`. An empty snapshot (the pack before correlations was
-    /// stateless) restores to nothing.
+    /// `engine` of the rules `loaded`, which may differ from those that
+    /// took it: held matches of rules no correlation counts any more are
+    /// dropped, windows of correlations that are gone too. An empty
+    /// snapshot (the pack before correlations was stateless) restores to
+    /// nothing.
     pub(crate) fn restore(
         bytes: &[u8],
+        loaded: &Loaded,
         engine: &mut CorrelationEngine,
     ) -> Result<Correlator, String> {
         if bytes.is_empty() {
@@ -176,8 +207,40 @@ impl Correlator {
                 "the snapshot's correlation windows are of another rsigma state version".into(),
             );
         }
+        let held = saved
+            .held
+            .into_iter()
+            .filter_map(|(key, saved)| {
+                let rules: Vec<u32> = saved
+                    .rules
+                    .iter()
+                    .filter_map(|id| loaded.index.get(id))
+                    .filter(|&&i| loaded.feeds[i])
+                    .map(|&i| i as u32)
+                    .collect();
+                let values = loaded
+                    .correlation_fields
+                    .iter()
+                    .map(|name| {
+                        saved
+                            .fields
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .and_then(|(_, v)| v.clone())
+                    })
+                    .collect();
+                (!rules.is_empty()).then_some((
+                    key,
+                    Held {
+                        rules,
+                        values,
+                        base: saved.base,
+                    },
+                ))
+            })
+            .collect();
         Ok(Correlator {
-            held: saved.held.into_iter().collect(),
+            held,
             seen: saved.seen.into_iter().collect(),
             arrivals: saved.arrivals,
             swept_at_ms: 0,

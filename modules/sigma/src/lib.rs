@@ -164,13 +164,13 @@ impl Rule for SigmaPack {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        self.correlator.snapshot(&self.engine)
+        self.correlator.snapshot(&self.loaded, &self.engine)
     }
 
     /// Starts from the rules alone, then takes the snapshot's state.
     fn restore(&mut self, state: &[u8]) -> Result<(), String> {
         let (loaded, mut engine) = load(&self.sources);
-        self.correlator = Correlator::restore(state, &mut engine)?;
+        self.correlator = Correlator::restore(state, &loaded, &mut engine)?;
         self.loaded = loaded;
         self.engine = engine;
         Ok(())

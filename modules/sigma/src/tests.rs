@@ -724,3 +724,47 @@ detection:
         assert_eq!(pack.rules().len(), 1, "the base rule loads");
     }
 }
+
+#[test]
+fn a_snapshot_restores_into_a_pack_whose_rule_files_changed() {
+    let before = one("brute.yml", BRUTE_FORCE);
+    // Another file first: every index moves; the threshold stays.
+    let after = config(&[
+        Source {
+            name: "a-first.yml".into(),
+            text: ENUMERATION.into(),
+        },
+        Source {
+            name: "brute.yml".into(),
+            text: BRUTE_FORCE.into(),
+        },
+    ]);
+    let events = [
+        failed_login(0, "e1", "203.0.113.9"),
+        failed_login(100, "e2", "203.0.113.9"),
+        failed_login(200, "e3", "203.0.113.9"),
+    ];
+    let mut first = Harness::<SigmaPack>::new(&before)
+        .expect("loads")
+        .lateness_ms(50_000);
+    assert!(first.push(&events[..2]).is_empty());
+    let saved = first.rule().snapshot();
+    let mut second = Harness::<SigmaPack>::new(&after)
+        .expect("loads")
+        .lateness_ms(50_000);
+    second.rule().restore(&saved).expect("restores");
+    let mut alerts = second.push(&events[2..]);
+    alerts.extend(second.finish());
+    let rules = SigmaPack::create(&after).expect("loads").rules();
+    let fired: Vec<&str> = alerts
+        .iter()
+        .map(|a| rules[a.rule as usize].id.as_str())
+        .collect();
+    assert_eq!(fired, ["brute-force"]);
+    // A pack without the correlation drops its state: nothing fires.
+    let mut third = Harness::<SigmaPack>::new(&one("e.yml", ENUMERATION)).expect("loads");
+    third.rule().restore(&saved).expect("restores");
+    let mut alerts = third.push(&events[2..]);
+    alerts.extend(third.finish());
+    assert!(alerts.is_empty(), "{alerts:?}");
+}
