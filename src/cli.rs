@@ -62,6 +62,10 @@ Examples:
   trailguard rules verify --trust trust.toml vendor/*.wasm"
     )]
     Rules(RulesCommand),
+    /// Check Sigma rule files: parse them in the Sigma pack, list what each
+    /// file's rules read, and lint them against a sample of CloudTrail.
+    #[command(subcommand)]
+    Sigma(SigmaCommand),
     /// Create a new rule crate under modules/ that builds, tests and loads.
     #[command(after_help = "\
 Example (from the workspace root):
@@ -335,6 +339,34 @@ pub enum RulesCommand {
         after_help = "Example:\n  trailguard rules verify --trust trust.toml target/modules/*.wasm\n\nSee docs/security.md for the policy format."
     )]
     Verify(VerifyArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SigmaCommand {
+    /// Load each file in the Sigma pack (as `run --sigma` would, in its
+    /// sandbox) and print its rules, the CloudTrail fields they read and
+    /// why anything was left out; with --sample, the fields a rule reads
+    /// that never occur in the sample. Exit status 1 if anything was left
+    /// out or a field never occurs.
+    #[command(
+        after_help = "Examples:\n  trailguard sigma check rules/sigma\n  trailguard sigma check --sample logs/ my-rules/*.yml"
+    )]
+    Check(SigmaCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SigmaCheckArgs {
+    /// The Sigma pack component. Default: rule-sigma.wasm in the default
+    /// rules directory.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub pack: Option<PathBuf>,
+    /// CloudTrail to lint against (files or directories, any input shape
+    /// `run` reads).
+    #[arg(long, value_name = "PATH")]
+    pub sample: Vec<PathBuf>,
+    /// Sigma rule files, or directories searched for them.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

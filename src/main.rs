@@ -13,6 +13,7 @@ mod rules;
 mod run;
 mod settings;
 mod sigma;
+mod sigma_check;
 mod signing;
 mod style;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Asn(cli::AsnCommand::Lookup(a)) => cli::asn_lookup(a),
         cli::Command::Rules(cli::RulesCommand::List(a)) => rules::list(a),
         cli::Command::Rules(cli::RulesCommand::Inspect(a)) => rules::inspect(a),
+        cli::Command::Sigma(cli::SigmaCommand::Check(a)) => sigma_check::check(a),
         cli::Command::NewRule(a) => new_rule::new_rule(a),
         cli::Command::Gen(a) => generate::run(a),
         cli::Command::Bench(a) => bench::run(a),

@@ -114,6 +114,8 @@ struct Scenario {
     dir: tempfile::TempDir,
     broker: Broker,
     topic: String,
+    /// Rule arguments beside `--rules` (the Sigma pack's `--sigma`).
+    rule_args: Vec<String>,
     /// The generated CloudTrail.
     input: PathBuf,
     expected: BTreeMap<String, serde_json::Value>,
@@ -122,11 +124,24 @@ struct Scenario {
 /// A multi-day generated scenario with attacks and its single-process
 /// alerts; nothing published yet.
 fn prepare(topic: &str) -> Scenario {
+    prepare_with(topic, 60_000, None)
+}
+
+/// As [`prepare`], with `events` events and, if given, these Sigma rules
+/// beside the shipped rules.
+fn prepare_with(topic: &str, events: u32, sigma: Option<&str>) -> Scenario {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let broker = Broker::start(d);
-    let (input, truth) = generate(d, 60_000, 4);
-    let single = run(d, &[&input], &[]);
+    let (input, truth) = generate(d, events, 4);
+    let mut rule_args = Vec::new();
+    if let Some(rules) = sigma {
+        let file = d.join("sigma.yml");
+        std::fs::write(&file, rules).expect("write");
+        rule_args = vec!["--sigma".to_owned(), file.display().to_string()];
+    }
+    let args: Vec<&str> = rule_args.iter().map(String::as_str).collect();
+    let single = run(d, &[&input], &args);
     assert!(single.status.success(), "{}", stderr(&single));
     let single_file = d.join("single.ndjson");
     std::fs::write(&single_file, &single.stdout).expect("write");
@@ -140,6 +155,7 @@ fn prepare(topic: &str) -> Scenario {
         dir,
         broker,
         topic: topic.to_owned(),
+        rule_args,
         input,
         expected,
     }
@@ -180,14 +196,18 @@ fn scenario(topic: &str) -> Scenario {
 /// `trailguard run` consuming the scenario's topic in consumer group `group`.
 fn consumer(s: &Scenario, group: &str) -> Command {
     let mut cmd = trailguard(s.dir.path());
-    cmd.arg("run").arg("--rules").arg(modules_dir()).args([
-        "--kafka-brokers",
-        &s.broker.address,
-        "--topic",
-        &s.topic,
-        "--group",
-        group,
-    ]);
+    cmd.arg("run")
+        .arg("--rules")
+        .arg(modules_dir())
+        .args(&s.rule_args)
+        .args([
+            "--kafka-brokers",
+            &s.broker.address,
+            "--topic",
+            &s.topic,
+            "--group",
+            group,
+        ]);
     cmd
 }
 
@@ -414,6 +434,94 @@ fn kafka_workers_together_equal_one_process_even_when_one_dies() {
         "the survivors restored the dead worker's partitions from checkpoints: {}",
         logs(&s, "one-dies")
     );
+}
+
+/// Sigma correlations grouped by something the identity fixes (here the
+/// caller's ARN), on Kafka: the events of a group are in one partition, so
+/// three workers give the alerts of one process, also when one dies
+/// mid-window and another resumes its partitions from checkpoints (the
+/// correlation windows and held matches are in them).
+const CORRELATIONS: &str = r#"
+title: Read-only call
+name: kafka_read_call
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName|startswith:
+            - Get
+            - List
+            - Describe
+    condition: selection
+---
+title: Many kinds of read-only calls
+id: kafka-reads-burst
+correlation:
+    type: value_count
+    rules:
+        - kafka_read_call
+    group-by:
+        - userIdentity.arn
+    timespan: 30m
+    condition:
+        field: eventName
+        gte: 3
+level: medium
+---
+title: Calls from an address
+name: kafka_any_call
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventSource|endswith: '.amazonaws.com'
+    condition: selection
+---
+title: Busy session
+id: kafka-busy-session
+correlation:
+    type: event_count
+    rules:
+        - kafka_any_call
+    group-by:
+        - userIdentity.arn
+    timespan: 10m
+    condition:
+        gte: 20
+level: low
+"#;
+
+#[test]
+fn sigma_correlations_on_kafka_equal_one_process_even_when_one_dies() {
+    let s = prepare_with("sigma", 20_000, Some(CORRELATIONS));
+    let sigma_alerts = s
+        .expected
+        .values()
+        .filter(|a| a["trailguard.sigma.correlation"].is_object())
+        .count();
+    assert!(sigma_alerts >= 20, "the correlations fire: {sigma_alerts}");
+    let log = publish(&s, "sigma", &s.input, &[]);
+    assert!(log.contains("published 20000 event(s)"), "{log}");
+    let want: BTreeSet<&String> = s.expected.keys().collect();
+    let mut workers: Vec<Child> = (0..3)
+        .map(|n| worker(&s, "sigma-dies", n, (n == 0).then_some(2_500)))
+        .collect();
+    let files = wait_for_alerts(&s, "sigma-dies", Duration::from_secs(120));
+    let died = workers[0].wait().expect("worker 0 ended");
+    assert!(
+        !died.success(),
+        "worker 0 was killed: {}",
+        logs(&s, "sigma-dies")
+    );
+    stop(&mut workers[1..]);
+    let (_, docs) = alerts_in(&files);
+    let got: BTreeSet<&String> = docs.keys().collect();
+    assert_eq!(got, want, "{}", logs(&s, "sigma-dies"));
+    for (id, doc) in &docs {
+        assert_eq!(doc, &s.expected[id], "the same alert, field for field");
+    }
 }
 
 /// A plain producer, as anyone with write access to a topic has.

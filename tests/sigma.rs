@@ -523,6 +523,86 @@ fn sigmahq_rules_match_as_the_spec_says_on_every_shared_set() {
     );
 }
 
+/// Every SigmaHQ rule on a hand-made record it must match and a near miss
+/// it must not (`tests/data/sigma/cases.json`: the rules that match nothing
+/// in the shared data are exercised too). trailguard and the spec's
+/// evaluator agree on all of them, except where a case says why
+/// trailguard cannot match (`expect_positive_fires: false`: a path through
+/// an array, a policy held as a JSON string).
+#[test]
+fn every_sigmahq_rule_fires_on_its_positive_and_not_on_its_near_miss() {
+    let text = std::fs::read_to_string(root().join("tests/data/sigma/cases.json")).expect("cases");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("JSON");
+    let rules = sigma_rules();
+    assert_eq!(cases.len(), rules.len(), "one case per rule");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("cases.ndjson");
+    let mut lines = String::new();
+    for case in &cases {
+        for record in [&case["positive"], &case["near_miss"]] {
+            lines.push_str(&record.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(&input, lines).expect("write");
+    let got = trailguard_matches(&[input]);
+    let id = |record: &Value| record["eventID"].as_str().expect("eventID").to_owned();
+    let mut covered = BTreeSet::new();
+    for case in &cases {
+        let rule_id = case["rule_id"].as_str().expect("rule_id");
+        let rule = rules
+            .iter()
+            .find(|r| r.id == rule_id)
+            .unwrap_or_else(|| panic!("no rule {rule_id}"));
+        covered.insert(rule_id);
+        let expect = case["expect_positive_fires"].as_bool().unwrap_or(true);
+        let (positive, near) = (&case["positive"], &case["near_miss"]);
+        assert!(
+            rule.matches(positive) || !expect,
+            "{rule_id}: the spec's evaluator matches the positive"
+        );
+        assert_eq!(
+            got.contains(&(id(positive), rule_id.to_owned())),
+            expect,
+            "{rule_id}: trailguard on the positive ({})",
+            case["limitation"].as_str().unwrap_or("expected to fire")
+        );
+        assert!(
+            !rule.matches(near),
+            "{rule_id}: the spec's evaluator does not match the near miss"
+        );
+        assert!(
+            !got.contains(&(id(near), rule_id.to_owned())),
+            "{rule_id}: trailguard does not fire on the near miss ({})",
+            case["near_miss_why"].as_str().unwrap_or("")
+        );
+    }
+    assert_eq!(covered.len(), rules.len(), "every rule has its case");
+    // Whatever else fired on these records, the spec's evaluator agrees.
+    let mut expected = BTreeSet::new();
+    for case in &cases {
+        for record in [&case["positive"], &case["near_miss"]] {
+            for rule in &rules {
+                if rule.matches(record) {
+                    expected.insert((id(record), rule.id.clone()));
+                }
+            }
+        }
+    }
+    let limited: BTreeSet<(String, String)> = cases
+        .iter()
+        .filter(|c| c["expect_positive_fires"] == Value::Bool(false))
+        .map(|c| {
+            (
+                id(&c["positive"]),
+                c["rule_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<_> = expected.difference(&limited).cloned().collect();
+    assert_eq!(got, expected);
+}
+
 /// What `--sigma` reads is bounded like a component: regular files only
 /// (a `.yml` name on a device is refused, by link too), at most 1 MiB each,
 /// UTF-8; each refusal names the file.
@@ -574,4 +654,169 @@ fn sigma_rule_files_are_read_within_their_limits() {
             && text.contains("AWS Successful Console Login Without MFA"),
         "{text}"
     );
+}
+
+/// `sigma check`: every bundled rule loads; a rule that cannot is named
+/// with its file and line; with a sample, a field no event has is named.
+#[test]
+fn sigma_check_lists_rules_and_fields_and_lints_against_a_sample() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let check = |args: &[&std::ffi::OsStr]| {
+        let out = trailguard(d)
+            .args(["sigma", "check", "--pack"])
+            .arg(common::modules_dir().join("rule-sigma.wasm"))
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = check(&[sigma_dir().as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("57 files, 57 rules loaded, 0 left out"),
+        "{text}"
+    );
+    assert!(
+        text.contains("aws_cloudtrail_console_login_success_without_mfa.yml")
+            && text.contains(
+                "reads: additionalEventData.MFAUsed, eventName, responseElements.ConsoleLogin"
+            ),
+        "{text}"
+    );
+
+    let rules = d.join("mine");
+    std::fs::create_dir(&rules).expect("mkdir");
+    std::fs::write(
+        rules.join("a.yml"),
+        "title: Bucket made public\nid: mine-1\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    selection:\n        eventName: PutBucketAcl\n        requestParameters.bucketNmae: '*'\n    condition: selection\nlevel: high\n",
+    )
+    .expect("write");
+    std::fs::write(
+        rules.join("b.yml"),
+        "title: Windows rule\nid: mine-2\nlogsource:\n    product: windows\ndetection:\n    selection:\n        EventID: 4688\n    condition: selection\n",
+    )
+    .expect("write");
+    let (code, text) = check(&[rules.as_os_str()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("b.yml:1: rule \"Windows rule\" not loaded: its logsource (product windows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 files, 1 rules loaded, 1 left out"),
+        "{text}"
+    );
+
+    // The sample has PutBucketAcl records; none has `bucketNmae`.
+    std::fs::remove_file(rules.join("b.yml")).expect("rm");
+    let sample = root().join("modules/s3-public-bucket/tests/data");
+    let (code, text) = check(&[
+        std::ffi::OsStr::new("--sample"),
+        sample.as_os_str(),
+        rules.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("never in the sample: requestParameters.bucketNmae"),
+        "{text}"
+    );
+    assert!(!text.contains("never in the sample: eventName"), "{text}");
+    std::fs::write(
+        rules.join("a.yml"),
+        std::fs::read_to_string(rules.join("a.yml"))
+            .expect("read")
+            .replace("bucketNmae", "bucketName"),
+    )
+    .expect("write");
+    let (code, text) = check(&[
+        std::ffi::OsStr::new("--sample"),
+        sample.as_os_str(),
+        rules.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+/// A hostile set of Sigma rules (a thousand regular expressions over a
+/// long field, every event) makes the pack overrun its CPU time per call:
+/// the host stops it and quarantines it, and the other rules' alerts are
+/// those of a run without it.
+#[test]
+fn sigma_rules_that_exhaust_the_cpu_limit_stop_only_the_pack() {
+    use trailguard_gen::{StolenCiCredentials, write_deliveries};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = d.join("input");
+    std::fs::create_dir(&input).expect("mkdir");
+    let calls: Vec<_> = StolenCiCredentials::default()
+        .calls()
+        .into_iter()
+        .map(|mut c| {
+            c.user_agent = "x".repeat(60_000);
+            c
+        })
+        .collect();
+    write_deliveries(&input, &calls, 50).expect("write");
+    let rules = d.join("slow");
+    std::fs::create_dir(&rules).expect("mkdir");
+    for file in 0..2 {
+        let mut text = String::new();
+        for i in 0..500 {
+            if i > 0 {
+                text.push_str("---\n");
+            }
+            text.push_str(&format!(
+                "title: Slow {file}-{i}\nid: slow-{file}-{i}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n    s:\n        userAgent|re: '[a-w]{{{}}}[0-9]'\n    condition: s\n",
+                3 + i % 7
+            ));
+        }
+        std::fs::write(rules.join(format!("slow-{file}.yml")), text).expect("write");
+    }
+    let config = d.join("limits.toml");
+    std::fs::write(&config, "[run]\ncall_timeout_ms = 300\n").expect("write");
+    let rule_a = common::modules_dir().join("rule-sensitive-untrusted-asn.wasm");
+    let run = |with_pack: bool| {
+        let mut rules_arg = rule_a.display().to_string();
+        let mut cmd = trailguard(d);
+        cmd.arg("run").arg("--config").arg(&config);
+        if with_pack {
+            rules_arg.push(':');
+            rules_arg.push_str(
+                &common::modules_dir()
+                    .join("rule-sigma.wasm")
+                    .display()
+                    .to_string(),
+            );
+            cmd.arg("--sigma").arg(&rules);
+        }
+        cmd.arg("--rules")
+            .arg(rules_arg)
+            .arg("--asn-db")
+            .arg(fixture_mmdb())
+            .args(["--batch-size", "50"])
+            .arg(&input)
+            .output()
+            .expect("runs")
+    };
+    let clean = run(false);
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    let hostile = run(true);
+    let log = stderr(&hostile);
+    assert_eq!(hostile.status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("took longer than the limit of 0.300 s") && log.contains("QUARANTINED"),
+        "{log}"
+    );
+    let rule_a_lines = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("\"kibana.alert.rule.rule_id\":\"aws-sensitive-untrusted-asn\""))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(rule_a_lines(&hostile), rule_a_lines(&clean));
+    assert_eq!(rule_a_lines(&clean).len(), 1);
 }

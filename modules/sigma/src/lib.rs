@@ -134,7 +134,11 @@ impl Rule for SigmaPack {
         for event in events {
             let mut counted = Vec::new();
             let mut base = None;
-            for result in self.engine.evaluate(&event::SigmaEvent(event)) {
+            let view = event::SigmaEvent {
+                event,
+                searched: &self.loaded.searched,
+            };
+            for result in self.engine.evaluate(&view) {
                 let Some(&index) = result
                     .header
                     .rule_id

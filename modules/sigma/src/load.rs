@@ -9,7 +9,7 @@ use rsigma_eval::{
 };
 use rsigma_parser::{
     ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, Detection, Level,
-    Modifier, SigmaCollection, SigmaRule, SigmaValue, WindowMode, parse_sigma_yaml,
+    Modifier, SigmaCollection, SigmaRule, SigmaString, SigmaValue, WindowMode, parse_sigma_yaml,
 };
 use trailguard_rule_sdk::{RuleInfo, Severity};
 
@@ -19,6 +19,42 @@ use crate::Source;
 const MAX_FIELDS: usize = 64;
 /// Most rules (the host's limit).
 const MAX_RULES: usize = 10_000;
+/// The top-level keys of a CloudTrail record (AWS's "CloudTrail record
+/// contents"): what a keyword (a value without a field) searches, each
+/// declared as a path when a keyword rule is loaded.
+const RECORD_KEYS: [&str; 31] = [
+    "eventVersion",
+    "userIdentity",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "requestID",
+    "eventID",
+    "eventType",
+    "apiVersion",
+    "managementEvent",
+    "readOnly",
+    "resources",
+    "recipientAccountId",
+    "serviceEventDetails",
+    "sharedEventID",
+    "vpcEndpointId",
+    "vpcEndpointAccountId",
+    "eventCategory",
+    "addendum",
+    "sessionCredentialFromConsole",
+    "edgeDeviceDetails",
+    "tlsDetails",
+    "insightDetails",
+];
 /// The longest correlation timespan: matches are remembered this long.
 const MAX_TIMESPAN_SECS: u64 = 30 * 24 * 3600;
 /// Most correlation groups (across all correlations) kept at once; past
@@ -58,6 +94,9 @@ pub struct Loaded {
     pub correlation_fields: Vec<String>,
     /// The longest correlation timespan, in seconds (0: no correlations).
     pub max_timespan_secs: u64,
+    /// What keywords search: the record's top-level keys once a keyword
+    /// rule is loaded, else nothing.
+    pub searched: Vec<String>,
 }
 
 /// The engine a pack runs: detections and correlations, configured as
@@ -81,6 +120,10 @@ fn new_engine() -> CorrelationEngine {
 pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
     let mut loaded = Loaded::default();
     let mut engine = new_engine();
+    // Rules are checked one by one and added to the engine together: it
+    // rebuilds its indexes at each addition, so one at a time would take
+    // time quadratic in their number.
+    let mut rules = SigmaCollection::new();
     let mut correlations = Vec::new();
     let mut all_fields: BTreeSet<String> = BTreeSet::new();
     for source in sources {
@@ -103,12 +146,13 @@ pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
                 line_in_message(error).unwrap_or(1)
             ));
         }
+        let lines = Lines::new(&source.text);
         // Correlations go in after every file's rules, which they name.
         for (n, correlation) in collection.correlations.into_iter().enumerate() {
             let at = format!(
                 "{}:{}",
                 source.name,
-                line_of(&source.text, correlation.id.as_deref(), &correlation.title)
+                lines.of(correlation.id.as_deref(), &correlation.title)
             );
             correlations.push((at, source.name.clone(), n, correlation));
         }
@@ -116,7 +160,7 @@ pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
             loaded.warnings.push(format!(
                 "{}:{}: filter {:?} not loaded: Sigma filters are not supported yet",
                 source.name,
-                line_of(&source.text, filter.id.as_deref(), &filter.title),
+                lines.of(filter.id.as_deref(), &filter.title),
                 filter.title
             ));
         }
@@ -124,11 +168,11 @@ pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
             let at = format!(
                 "{}:{}",
                 source.name,
-                line_of(&source.text, rule.id.as_deref(), &rule.title)
+                lines.of(rule.id.as_deref(), &rule.title)
             );
             match admit(
                 &mut loaded,
-                &mut engine,
+                &mut rules,
                 &mut all_fields,
                 &source.name,
                 n,
@@ -151,14 +195,29 @@ pub fn load(sources: &[Source]) -> (Loaded, CorrelationEngine) {
             loaded.warnings.push(format!("{at}: {why}"));
         }
     }
+    if let Err(e) = engine.add_collection(&rules) {
+        // Every rule compiled alone; this is not expected. Nothing runs
+        // rather than a part.
+        let mut warnings = std::mem::take(&mut loaded.warnings);
+        warnings.push(format!(
+            "no rule loaded: the rules could not be put together: {e}"
+        ));
+        return (
+            Loaded {
+                warnings,
+                ..Loaded::default()
+            },
+            new_engine(),
+        );
+    }
     loaded.fields = all_fields.into_iter().collect();
     (loaded, engine)
 }
 
-/// Checks, compiles and adds one rule, or says why not.
+/// Checks and compiles one rule and adds it to `rules`, or says why not.
 fn admit(
     loaded: &mut Loaded,
-    engine: &mut CorrelationEngine,
+    rules: &mut SigmaCollection,
     all_fields: &mut BTreeSet<String>,
     file: &str,
     n: usize,
@@ -173,11 +232,6 @@ fn admit(
             source.product.as_deref().unwrap_or("-"),
             source.service.as_deref().unwrap_or("-")
         )));
-    }
-    if rule.detection.named.values().any(has_keywords) {
-        return Err(named(
-            "keyword detections (values without a field) are not supported: a rule reads the fields it names",
-        ));
     }
     let id = new_id(loaded, rule.id.as_deref(), || derived_id(file, n, ""))
         .map_err(|why| named(&why))?;
@@ -194,17 +248,38 @@ fn admit(
     }
     fields.sort();
     fields.dedup();
-    let new = fields.iter().filter(|f| !all_fields.contains(*f)).count();
-    if all_fields.len() + new > MAX_FIELDS {
+    // A keyword searches the whole record: its top-level keys are read.
+    let keywords = rule.detection.named.values().any(has_keywords);
+    for detection in rule.detection.named.values_mut() {
+        keywords_as_text(detection);
+    }
+    let searched: Vec<String> = if keywords {
+        RECORD_KEYS.iter().map(|k| (*k).to_owned()).collect()
+    } else {
+        Vec::new()
+    };
+    let new: BTreeSet<&String> = fields
+        .iter()
+        .chain(&searched)
+        .filter(|f| !all_fields.contains(*f))
+        .collect();
+    if all_fields.len() + new.len() > MAX_FIELDS {
         return Err(named(&format!(
-            "the rules loaded before it already name {} CloudTrail fields, and a pack reads at most {MAX_FIELDS}",
-            all_fields.len()
+            "the rules loaded before it already name {} CloudTrail fields, and a pack reads at most {MAX_FIELDS}{}",
+            all_fields.len(),
+            if keywords {
+                " (a keyword searches the record's 31 top-level keys)"
+            } else {
+                ""
+            }
         )));
     }
-    engine
-        .add_rule(&rule)
-        .map_err(|e| named(&format!("it does not compile: {e}")))?;
+    rsigma_eval::compile_rule(&rule).map_err(|e| named(&format!("it does not compile: {e}")))?;
     all_fields.extend(fields.iter().cloned());
+    all_fields.extend(searched.iter().cloned());
+    if keywords {
+        loaded.searched = searched;
+    }
     let meta = Meta {
         level: rule.level,
         tags: &rule.tags,
@@ -220,6 +295,7 @@ fn admit(
         info_of(title, &meta),
         fields,
     );
+    rules.rules.push(rule);
     Ok(())
 }
 
@@ -457,6 +533,27 @@ fn has_keywords(detection: &Detection) -> bool {
     }
 }
 
+/// Keywords that are numbers or booleans as their text: a keyword matches
+/// a scalar by its text (docs/sigma.md), and rsigma would compare them only
+/// with numbers it is handed as numbers, which a keyword search never is.
+fn keywords_as_text(detection: &mut Detection) {
+    match detection {
+        Detection::Keywords(values) => {
+            for value in values {
+                let text = match value {
+                    SigmaValue::Integer(n) => n.to_string(),
+                    SigmaValue::Float(f) => f.to_string(),
+                    SigmaValue::Bool(b) => b.to_string(),
+                    _ => continue,
+                };
+                *value = SigmaValue::String(SigmaString::new(&text));
+            }
+        }
+        Detection::AnyOf(all) | Detection::And(all) => all.iter_mut().for_each(keywords_as_text),
+        _ => {}
+    }
+}
+
 /// The fields `|fieldref` items compare with (their values name fields):
 /// read like the others.
 fn fieldref_targets(detection: &Detection, out: &mut Vec<String>) {
@@ -613,19 +710,40 @@ fn technique(tag: &str) -> Option<String> {
     ok.then(|| format!("T{id}"))
 }
 
-/// The line (1-based) where a rule starts in its file: the line of its
-/// `id:`, else of its `title:`, else 1.
-fn line_of(text: &str, id: Option<&str>, title: &str) -> usize {
-    let find = |key: &str, value: &str| {
-        text.lines().position(|line| {
-            line.trim_start()
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim().trim_matches(['\'', '"']) == value)
-        })
-    };
-    id.and_then(|id| find("id:", id))
-        .or_else(|| find("title:", title))
-        .map_or(1, |i| i + 1)
+/// Where each `id:` and `title:` value first appears in a file, to say
+/// where a rule starts: built in one pass, so a file of many rules is not
+/// scanned once per rule.
+struct Lines<'t> {
+    ids: HashMap<&'t str, usize>,
+    titles: HashMap<&'t str, usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        let mut lines = Lines {
+            ids: HashMap::new(),
+            titles: HashMap::new(),
+        };
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            for (key, map) in [("id:", &mut lines.ids), ("title:", &mut lines.titles)] {
+                if let Some(rest) = line.strip_prefix(key) {
+                    map.entry(rest.trim().trim_matches(['\'', '"']))
+                        .or_insert(i + 1);
+                }
+            }
+        }
+        lines
+    }
+
+    /// The line (1-based) where a rule starts: the line of its `id:`, else
+    /// of its `title:`, else 1.
+    fn of(&self, id: Option<&str>, title: &str) -> usize {
+        id.and_then(|id| self.ids.get(id))
+            .or_else(|| self.titles.get(title))
+            .copied()
+            .unwrap_or(1)
+    }
 }
 
 /// The line a parser's message names (`... at line 3 column 5`).

@@ -264,19 +264,10 @@ detection:
         EventID: 4625
     condition: selection
 "#;
-    let keywords = r#"title: Keywords
-id: kw-1
-logsource: {product: aws, service: cloudtrail}
-detection:
-    keywords:
-        - 'evil'
-    condition: keywords
-"#;
     let broken = "title: Broken\nid: broken-1\ndetection: [\n";
     let sources = [
         ("good.yml", RULE),
         ("win.yml", other_source),
-        ("kw.yml", keywords),
         ("broken.yml", broken),
         ("again.yml", RULE),
     ]
@@ -293,18 +284,14 @@ detection:
         ["test-1"]
     );
     let warnings = pack.warnings();
-    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(
         warnings[0].starts_with("win.yml:3: rule \"Windows thing\" not loaded: its logsource (product windows, service security)"),
         "{warnings:#?}"
     );
+    assert!(warnings[1].starts_with("broken.yml:"), "{warnings:#?}");
     assert!(
-        warnings[1].starts_with("kw.yml:2: rule \"Keywords\" not loaded: keyword detections"),
-        "{warnings:#?}"
-    );
-    assert!(warnings[2].starts_with("broken.yml:"), "{warnings:#?}");
-    assert!(
-        warnings[3].contains(
+        warnings[2].contains(
             "again.yml:3: rule \"Test rule\" not loaded: a rule with id test-1 is already loaded"
         ),
         "{warnings:#?}"
@@ -767,4 +754,302 @@ fn a_snapshot_restores_into_a_pack_whose_rule_files_changed() {
     let mut alerts = third.push(&events[2..]);
     alerts.extend(third.finish());
     assert!(alerts.is_empty(), "{alerts:?}");
+}
+
+// The specification's edge cases (../shared/specs/sigma.md), one rule each:
+// (detection items, record, whether the rule must match).
+
+/// A rule whose selection is `items` (YAML lines under `selection:`).
+fn selection_rule(items: &str) -> String {
+    format!(
+        "title: Edge\nid: edge\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    selection:\n{items}\n    condition: selection\n"
+    )
+}
+
+fn matches(items: &str, record: serde_json::Value) -> bool {
+    let config = one("edge.yml", &selection_rule(items));
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{items}: {:?}", pack.warnings());
+    !fired(&config, &[record]).is_empty()
+}
+
+#[test]
+fn strings_match_whole_ignoring_case_unless_cased() {
+    let call = |name: &str| record(json!({ "eventName": name }));
+    assert!(matches(
+        "        eventName: consolelogin",
+        call("ConsoleLogin")
+    ));
+    assert!(!matches("        eventName: Console", call("ConsoleLogin")));
+    assert!(!matches(
+        "        eventName|cased: consolelogin",
+        call("ConsoleLogin")
+    ));
+    assert!(matches(
+        "        eventName|cased: ConsoleLogin",
+        call("ConsoleLogin")
+    ));
+    assert!(matches(
+        "        eventName|contains: SOLELOG",
+        call("ConsoleLogin")
+    ));
+    assert!(!matches(
+        "        eventName|contains|cased: SOLELOG",
+        call("ConsoleLogin")
+    ));
+    assert!(matches(
+        "        eventName|startswith: console",
+        call("ConsoleLogin")
+    ));
+    assert!(matches(
+        "        eventName|endswith: LOGIN",
+        call("ConsoleLogin")
+    ));
+}
+
+#[test]
+fn wildcards_match_and_backslash_escapes_them() {
+    let agent = |text: &str| record(json!({ "userAgent": text }));
+    assert!(matches(
+        "        userAgent: 'aws-cli/*'",
+        agent("aws-cli/2.15.30")
+    ));
+    assert!(matches(
+        "        userAgent: 'aws-cli/?.15*'",
+        agent("aws-cli/2.15.30")
+    ));
+    assert!(!matches(
+        "        userAgent: 'aws-cli/?.15'",
+        agent("aws-cli/2.15.30")
+    ));
+    // An escaped star is a star.
+    assert!(matches("        userAgent: 'a\\*b'", agent("a*b")));
+    assert!(!matches("        userAgent: 'a\\*b'", agent("axxb")));
+    assert!(matches("        userAgent: 'a\\?b'", agent("a?b")));
+    assert!(!matches("        userAgent: 'a\\?b'", agent("axb")));
+    // A doubled backslash is one backslash, and the star after it a wildcard.
+    assert!(matches(
+        "        userAgent: 'C:\\\\*'",
+        agent("C:\\Windows")
+    ));
+}
+
+#[test]
+fn numbers_and_booleans_compare_by_their_text() {
+    let max =
+        |value: serde_json::Value| record(json!({ "requestParameters": { "maxResults": value } }));
+    assert!(matches(
+        "        requestParameters.maxResults: 50",
+        max(json!(50))
+    ));
+    assert!(matches(
+        "        requestParameters.maxResults: '50'",
+        max(json!(50))
+    ));
+    assert!(matches(
+        "        requestParameters.maxResults: 50",
+        max(json!("50"))
+    ));
+    assert!(!matches(
+        "        requestParameters.maxResults: 5",
+        max(json!(50))
+    ));
+    assert!(matches(
+        "        requestParameters.maxResults|gte: 40",
+        max(json!(50))
+    ));
+    assert!(!matches(
+        "        requestParameters.maxResults|lt: 40",
+        max(json!(50))
+    ));
+    let flag = |value: serde_json::Value| record(json!({ "readOnly": value }));
+    assert!(matches("        readOnly: true", flag(json!(true))));
+    assert!(matches("        readOnly: 'true'", flag(json!(true))));
+    assert!(matches("        readOnly: 'TRUE'", flag(json!(true))));
+    assert!(!matches("        readOnly: false", flag(json!(true))));
+}
+
+#[test]
+fn regular_expressions_search_case_sensitively_with_flags() {
+    let agent = |text: &str| record(json!({ "userAgent": text }));
+    assert!(matches(
+        "        userAgent|re: 'cli/2\\.1[0-9]'",
+        agent("aws-cli/2.15.30")
+    ));
+    assert!(!matches(
+        "        userAgent|re: 'CLI/2'",
+        agent("aws-cli/2.15.30")
+    ));
+    assert!(matches(
+        "        userAgent|re|i: 'CLI/2'",
+        agent("aws-cli/2.15.30")
+    ));
+    assert!(!matches("        userAgent|re: '^b$'", agent("a\nb")));
+    assert!(matches("        userAgent|re|m: '^b$'", agent("a\nb")));
+    assert!(!matches("        userAgent|re: 'a.b'", agent("a\nb")));
+    assert!(matches("        userAgent|re|s: 'a.b'", agent("a\nb")));
+}
+
+#[test]
+fn null_matches_absent_or_null_and_exists_tells_them_apart() {
+    let with = |value: serde_json::Value| record(json!({ "eventName": "X", "errorCode": value }));
+    let without = record(json!({ "eventName": "X" }));
+    assert!(matches("        errorCode: null", without.clone()));
+    assert!(matches("        errorCode: null", with(json!(null))));
+    assert!(!matches(
+        "        errorCode: null",
+        with(json!("AccessDenied"))
+    ));
+    assert!(matches(
+        "        errorCode|exists: true",
+        with(json!("AccessDenied"))
+    ));
+    assert!(!matches("        errorCode|exists: true", without.clone()));
+    assert!(matches("        errorCode|exists: false", without));
+}
+
+#[test]
+fn cidr_all_and_base64_modifiers() {
+    let from = |ip: &str| {
+        record(
+            json!({ "sourceIPAddress": ip, "requestParameters": { "userData": "ZWNobyBoZWxsbw==" } }),
+        )
+    };
+    assert!(matches(
+        "        sourceIPAddress|cidr: 203.0.113.0/24",
+        from("203.0.113.9")
+    ));
+    assert!(!matches(
+        "        sourceIPAddress|cidr: 203.0.113.0/24",
+        from("198.51.100.7")
+    ));
+    assert!(matches(
+        "        sourceIPAddress|contains|all:\n            - '203'\n            - '113'",
+        from("203.0.113.9")
+    ));
+    assert!(!matches(
+        "        sourceIPAddress|contains|all:\n            - '203'\n            - '114'",
+        from("203.0.113.9")
+    ));
+    // `echo hello`, base64-encoded as the record holds it.
+    assert!(matches(
+        "        requestParameters.userData|base64: 'echo hello'",
+        from("203.0.113.9")
+    ));
+}
+
+#[test]
+fn a_keyword_searches_every_string_and_scalar_of_the_record() {
+    let rule = |keywords: &str| {
+        one(
+            "kw.yml",
+            &format!(
+                "title: Keywords\nid: kw-1\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n    keywords:\n{keywords}\n    condition: keywords\n"
+            ),
+        )
+    };
+    let config = rule("        - '*mimikatz*'\n        - 4444");
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    assert!(pack.fields().contains(&"requestParameters".to_owned()));
+    let cases = [
+        // Deep inside an object, any case.
+        (
+            json!({"requestParameters": {"commands": {"x": "run MimiKatz.exe"}}}),
+            true,
+        ),
+        // In an array inside an object.
+        (
+            json!({"requestParameters": {"args": ["-a", "mimikatz"]}}),
+            true,
+        ),
+        // A number, by its text.
+        (json!({"requestParameters": {"port": 4444}}), true),
+        // A top-level string.
+        (json!({"userAgent": "mimikatz/2.0"}), true),
+        // A key is not a value.
+        (json!({"requestParameters": {"mimikatz": "no"}}), false),
+        // A keyword is found inside a value (Sigma's full-text search).
+        (json!({"requestParameters": {"port": 44445}}), true),
+        (json!({"requestParameters": {"port": 4443}}), false),
+        // A key that is not one of CloudTrail's top-level keys is not searched.
+        (json!({"somethingElse": "mimikatz"}), false),
+    ];
+    for (record, expected) in cases {
+        assert_eq!(
+            !fired(&config, &[record.clone()]).is_empty(),
+            expected,
+            "{record}"
+        );
+    }
+}
+
+// Hostile rule files: bounded by the pack's own limits (and, as a
+// component, by the host's CPU and memory limits).
+
+#[test]
+fn a_catastrophic_regex_runs_in_linear_time_and_an_enormous_one_is_refused() {
+    // Backtracking engines take exponential time on this; rsigma's regex
+    // crate does not backtrack.
+    let config = one(
+        "redos.yml",
+        &selection_rule("        userAgent|re: '^(a+)+$'"),
+    );
+    let agent = format!("{}b", "a".repeat(60_000));
+    assert!(fired(&config, &[record(json!({ "userAgent": agent }))]).is_empty());
+    // A pattern that compiles to more than the regex crate's size limit is
+    // a warning, and the other rules load.
+    let huge = selection_rule("        userAgent|re: '((((a{1000}){1000}){1000}){1000})'");
+    let pack = SigmaPack::create(&config_of(&[
+        ("huge.yml", huge.as_str()),
+        ("good.yml", RULE),
+    ]))
+    .expect("loads");
+    assert_eq!(pack.rules().len(), 1);
+    let warnings = pack.warnings();
+    assert!(
+        warnings.len() == 1
+            && warnings[0].starts_with("huge.yml:")
+            && warnings[0].contains("does not compile"),
+        "{warnings:?}"
+    );
+}
+
+fn config_of(files: &[(&str, &str)]) -> String {
+    config(
+        &files
+            .iter()
+            .map(|(name, text)| Source {
+                name: (*name).into(),
+                text: (*text).into(),
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn rules_past_ten_thousand_are_left_out_with_a_warning() {
+    let mut text = String::new();
+    for i in 0..10_005 {
+        if i > 0 {
+            text.push_str("---\n");
+        }
+        text.push_str(&format!(
+            "title: R{i}\nid: r-{i}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n    s:\n        eventName: N{i}\n    condition: s\n"
+        ));
+    }
+    let pack = SigmaPack::create(&one("many.yml", &text)).expect("loads");
+    assert_eq!(pack.rules().len(), 10_000);
+    let warnings = pack.warnings();
+    assert_eq!(
+        warnings.len(),
+        5,
+        "{:?}",
+        &warnings[..warnings.len().min(3)]
+    );
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.contains("over the limit of 10000 rules"))
+    );
 }
