@@ -139,7 +139,7 @@ fn occurrences(
             &mut |event| {
                 events += 1;
                 for (k, count) in counts.iter_mut().enumerate() {
-                    if event.record.at(k).is_some() {
+                    if event.record.at(k).is_some_and(|v| v.view().is_some()) {
                         *count += 1;
                     }
                 }

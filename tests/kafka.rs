@@ -437,59 +437,60 @@ fn kafka_workers_together_equal_one_process_even_when_one_dies() {
 }
 
 /// Sigma correlations grouped by something the identity fixes (here the
-/// caller's ARN), on Kafka: the events of a group are in one partition, so
+/// role's ARN, for calls by roles, whose `user.name` is the role), on Kafka: the events of a group are in one partition, so
 /// three workers give the alerts of one process, also when one dies
 /// mid-window and another resumes its partitions from checkpoints (the
 /// correlation windows and held matches are in them).
 const CORRELATIONS: &str = r#"
-title: Read-only call
+title: Read-only call by a role
 name: kafka_read_call
 logsource:
     product: aws
     service: cloudtrail
 detection:
     selection:
+        userIdentity.type: AssumedRole
         eventName|startswith:
             - Get
             - List
             - Describe
     condition: selection
 ---
-title: Many kinds of read-only calls
+title: Many kinds of read-only calls by a role
 id: kafka-reads-burst
 correlation:
     type: value_count
     rules:
         - kafka_read_call
     group-by:
-        - userIdentity.arn
-    timespan: 30m
+        - userIdentity.sessionContext.sessionIssuer.arn
+    timespan: 1h
     condition:
         field: eventName
         gte: 3
 level: medium
 ---
-title: Calls from an address
-name: kafka_any_call
+title: Call by a role
+name: kafka_role_call
 logsource:
     product: aws
     service: cloudtrail
 detection:
     selection:
-        eventSource|endswith: '.amazonaws.com'
+        userIdentity.type: AssumedRole
     condition: selection
 ---
-title: Busy session
-id: kafka-busy-session
+title: Busy role
+id: kafka-busy-role
 correlation:
     type: event_count
     rules:
-        - kafka_any_call
+        - kafka_role_call
     group-by:
-        - userIdentity.arn
-    timespan: 10m
+        - userIdentity.sessionContext.sessionIssuer.arn
+    timespan: 1h
     condition:
-        gte: 20
+        gte: 4
 level: low
 "#;
 

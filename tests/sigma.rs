@@ -703,7 +703,7 @@ fn sigma_check_lists_rules_and_fields_and_lints_against_a_sample() {
     let (code, text) = check(&[rules.as_os_str()]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("b.yml:1: rule \"Windows rule\" not loaded: its logsource (product windows"),
+        text.contains("b.yml:2: rule \"Windows rule\" not loaded: its logsource (product windows"),
         "{text}"
     );
     assert!(
