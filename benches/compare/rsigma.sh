@@ -29,21 +29,21 @@ runs=${2:-3}
 version=0.23.0
 tg=${TRAILGUARD:-$root/target/release/trailguard}
 mmdb=${ASN_DB:-$root/target/asn/asn.mmdb}
-rules=$root/rules/sigma
+rules=${SIGMA_RULES:-$root/rules/sigma}
 out=${OUT:-/tmp/trailguard-rsigma}
 rsigma=$root/target/compare/rsigma/bin/rsigma
 mkdir -p "$out"
 
 if ! "$rsigma" --version 2>/dev/null | grep -q "$version"; then
     echo "installing rsigma $version into target/compare/rsigma (once)"
-    cargo install rsigma --version "$version" --locked --no-default-features \
+    cargo install rsigma --version "$version" --locked --no-default-features --features rsigma-runtime \
         --root "$root/target/compare/rsigma"
 fi
 
 tg_flags=(--asn-db "$mmdb" --sigma "$rules" --dedup-window 0 --max-future 0 --max-time-jump 0)
 cmd() {
     case $1 in
-    rsigma) argv=("$rsigma" engine eval -r "$rules/cloud/aws/cloudtrail" -e "@$input") ;;
+    rsigma) argv=("$rsigma" engine eval -r "$rules" -e "@$input") ;;
     tg-sigma) argv=("$tg" run "$input" --rules "$root/target/modules/rule-sigma.wasm" "${tg_flags[@]}") ;;
     tg-all) argv=("$tg" run "$input" "${tg_flags[@]}") ;;
     esac
@@ -54,7 +54,7 @@ echo "trailguard: $("$tg" --version); rsigma: $("$rsigma" --version)"
 echo "input: $input ($(wc -l < "$input") records, $(du -h "$input" | cut -f1))"
 
 # The same matches: (eventID, rule id) from both.
-"$rsigma" engine eval -r "$rules/cloud/aws/cloudtrail" -e "@$input" --include-event \
+"$rsigma" engine eval -r "$rules" -e "@$input" --include-event \
     > "$out/rsigma-events.ndjson" 2> "$out/rsigma-events.log"
 "$tg" run "$input" --rules "$root/target/modules/rule-sigma.wasm" "${tg_flags[@]}" \
     -o "$out/tg-check.ndjson" 2> "$out/tg-check.log" || [ $? -eq 3 ]

@@ -11,12 +11,12 @@ use crate::Provenance;
 /// Fields only the host writes: a rule's document cannot set them, in any
 /// spelling (`kibana.alert.severity`, `{"kibana":{"alert":{...}}}`,
 /// `Kibana..alert`), since consumers read them as the host's word.
-const HOST_OWNED: &[&str] = &[
-    "@timestamp",
-    "ecs.version",
-    "event.kind",
-    "kibana",
-    "threat",
+const HOST_OWNED: &[&[&str]] = &[
+    &["@timestamp"],
+    &["ecs", "version"],
+    &["event", "kind"],
+    &["kibana"],
+    &["threat"],
 ];
 
 /// Builds the alert documents of one rule: the host's fields, computed once
@@ -208,7 +208,6 @@ fn strip_host_owned(fields: &mut Map<String, Value>, parent: &[&str]) -> usize {
         let relation = HOST_OWNED
             .iter()
             .map(|owned| {
-                let owned: Vec<&str> = segments(owned).collect();
                 let common = owned
                     .iter()
                     .zip(&path)
