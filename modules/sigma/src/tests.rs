@@ -977,7 +977,7 @@ fn a_keyword_searches_every_string_and_scalar_of_the_record() {
     ];
     for (record, expected) in cases {
         assert_eq!(
-            !fired(&config, &[record.clone()]).is_empty(),
+            !fired(&config, std::slice::from_ref(&record)).is_empty(),
             expected,
             "{record}"
         );
