@@ -64,7 +64,15 @@ Examples:
     Rules(RulesCommand),
     /// Check Sigma rule files: parse them in the Sigma pack, list what each
     /// file's rules read, and lint them against a sample of CloudTrail.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  trailguard sigma check rules/sigma
+  trailguard sigma check --sample logs/ my-rules/*.yml
+
+See docs/sigma.md."
+    )]
     Sigma(SigmaCommand),
     /// Create a new rule crate under modules/ that builds, tests and loads.
     #[command(after_help = "\

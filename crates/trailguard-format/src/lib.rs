@@ -162,7 +162,7 @@ impl Format {
     /// by a newline.
     pub fn write(&self, alert: &AlertDocument, out: &mut Vec<u8>) {
         match self {
-            Format::Ecs => push_line(out, &Value::Object(alert.clone())),
+            Format::Ecs => push_line(out, alert),
             Format::ElasticBulk { index } => {
                 // A suppression group's final count updates its alert in
                 // place; everything else is created once.
@@ -180,16 +180,16 @@ impl Format {
                     if updates { "index" } else { "create" }.into(),
                     action.into(),
                 );
-                push_line(out, &Value::Object(line));
-                push_line(out, &Value::Object(alert.clone()));
+                push_line(out, &line);
+                push_line(out, alert);
             }
             Format::Ocsf => push_line(out, &ocsf::finding(alert)),
         }
     }
 }
 
-fn push_line(out: &mut Vec<u8>, value: &Value) {
-    // Serializing a `Value` to a Vec cannot fail.
+fn push_line(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    // Serializing a JSON value or object to a Vec cannot fail.
     if serde_json::to_writer(&mut *out, value).is_ok() {
         out.push(b'\n');
     }

@@ -202,7 +202,18 @@ fn segments(key: &str) -> impl Iterator<Item = &str> {
 /// `fields` in the document); returns how many it removed.
 fn strip_host_owned(fields: &mut Map<String, Value>, parent: &[&str]) -> usize {
     let mut dropped = 0;
-    let keys: Vec<String> = fields.keys().cloned().collect();
+    // At the top, a key whose first segment starts no host-owned path is
+    // the rule's own (most keys: `user.name`, `Esql.*`): no need to look
+    // further. A key without segments relates to every path; it is looked at.
+    let may_be_owned = |key: &&String| {
+        !parent.is_empty()
+            || segments(key).next().is_none_or(|first| {
+                HOST_OWNED
+                    .iter()
+                    .any(|owned| owned[0].eq_ignore_ascii_case(first))
+            })
+    };
+    let keys: Vec<String> = fields.keys().filter(may_be_owned).cloned().collect();
     for key in keys {
         let path: Vec<&str> = parent.iter().copied().chain(segments(&key)).collect();
         let relation = HOST_OWNED
@@ -398,6 +409,7 @@ mod tests {
             "event.kind": "event",
             "threat": {"framework": "none"},
             "ecs": {"version": "0.1"},
+            "..": {"kibana": {"alert": {"uuid": "y"}}},
             "kibanas": "kept"
         }"#;
         let arrays = r#"{"event": [{"kind": "alert", "action": "x"}], "ecs": "0.1", "rule": [{"kibana": 1}]}"#;
@@ -424,8 +436,9 @@ mod tests {
                 document: forged.into(),
             })
             .expect("object");
-        assert_eq!(dropped, 9, "{doc:#?}");
+        assert_eq!(dropped, 10, "{doc:#?}");
         for forged in [
+            "..",
             "Kibana..alert.uuid",
             " kibana .alert.reason",
             "kibana.alert",
