@@ -105,6 +105,7 @@ fn build(root: &Path) -> Result<Vec<PathBuf>> {
     ensure!(!rules.is_empty(), "no rule crates under modules/");
     let probes = guest_crates(root, "benches/guests")?;
     let test_guests = guest_crates(root, "tests/guests")?;
+    ensure_target(root, "rustc".as_ref(), "rustup".as_ref())?;
     let mut wasm = cargo();
     wasm.current_dir(root).args([
         "build",
@@ -121,6 +122,52 @@ fn build(root: &Path) -> Result<Vec<PathBuf>> {
     componentize(root, &probes, "target/bench-components")?;
     componentize(root, &test_guests, "target/test-components")?;
     Ok(written)
+}
+
+/// The target rules are compiled for.
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Adds [`WASM_TARGET`] to the toolchain when it is missing, and says so:
+/// rust-toolchain.toml names it, but rustup installs a named target only
+/// when it installs the toolchain itself, and not at all with
+/// `RUSTUP_AUTO_INSTALL=0`. Returns whether it had to add it.
+fn ensure_target(root: &Path, rustc: &std::ffi::OsStr, rustup: &std::ffi::OsStr) -> Result<bool> {
+    let output = Command::new(rustc)
+        .current_dir(root)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .with_context(|| format!("cannot run {}", rustc.display()))?;
+    ensure!(
+        output.status.success(),
+        "{} --print target-libdir failed: {}",
+        rustc.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    if has_rlib(&libdir, "libcore-") {
+        return Ok(false);
+    }
+    println!(
+        "the {WASM_TARGET} target is not installed for this toolchain: adding it (rustup target add {WASM_TARGET})"
+    );
+    run(Command::new(rustup)
+        .current_dir(root)
+        .args(["target", "add", WASM_TARGET]))
+    .with_context(|| {
+        format!("the rules need the {WASM_TARGET} target; add it with `rustup target add {WASM_TARGET}` (or your toolchain manager's equivalent) and run again")
+    })?;
+    Ok(true)
+}
+
+/// Whether `dir` holds a `.rlib` whose name starts with `prefix`.
+fn has_rlib(dir: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".rlib")
+        })
+    })
 }
 
 /// Turns the built core modules of `crates` into components in `out`.
@@ -465,4 +512,74 @@ fn demo(root: &Path) -> Result<()> {
         report.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A directory of its own under the system's temporary directory.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir
+    }
+
+    /// An executable shell script.
+    fn script(path: &Path, body: &str) {
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    /// Stand-ins for rustc and rustup: rustc prints `libdir`, rustup logs
+    /// its arguments (and fails when `fail`).
+    fn toolchain(dir: &Path, libdir: &Path, fail: bool) -> (PathBuf, PathBuf, PathBuf) {
+        let (rustc, rustup, log) = (dir.join("rustc"), dir.join("rustup"), dir.join("log"));
+        script(&rustc, &format!("echo '{}'", libdir.display()));
+        let exit = if fail { "exit 1" } else { "exit 0" };
+        script(
+            &rustup,
+            &format!("echo \"$@\" >> '{}'\n{exit}", log.display()),
+        );
+        (rustc, rustup, log)
+    }
+
+    #[test]
+    fn a_missing_wasm_target_is_added() {
+        let dir = scratch("missing");
+        let libdir = dir.join("lib"); // never created: the target is absent
+        let (rustc, rustup, log) = toolchain(&dir, &libdir, false);
+        let added = ensure_target(&dir, rustc.as_os_str(), rustup.as_os_str()).expect("added");
+        assert!(added);
+        let calls = std::fs::read_to_string(&log).expect("rustup was called");
+        assert_eq!(calls.trim(), "target add wasm32-unknown-unknown");
+    }
+
+    #[test]
+    fn an_installed_wasm_target_is_left_alone() {
+        let dir = scratch("installed");
+        let libdir = dir.join("lib");
+        std::fs::create_dir_all(&libdir).expect("libdir");
+        std::fs::write(libdir.join("libcore-0123abcd.rlib"), b"").expect("rlib");
+        let (rustc, rustup, log) = toolchain(&dir, &libdir, false);
+        let added = ensure_target(&dir, rustc.as_os_str(), rustup.as_os_str()).expect("ok");
+        assert!(!added);
+        assert!(!log.exists(), "rustup was called for an installed target");
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_added_says_what_to_do() {
+        let dir = scratch("unavailable");
+        let (rustc, rustup, _) = toolchain(&dir, &dir.join("lib"), true);
+        let error =
+            ensure_target(&dir, rustc.as_os_str(), rustup.as_os_str()).expect_err("rustup failed");
+        let message = format!("{error:#}");
+        assert!(
+            message.contains("rustup target add wasm32-unknown-unknown"),
+            "{message}"
+        );
+    }
 }

@@ -170,6 +170,24 @@ mod tests {
     }
 
     #[test]
+    fn a_state_of_another_shard_count_is_refused_as_a_state() {
+        let runtime = Runtime::new(RuntimeOptions::default()).expect("runtime");
+        let two = EngineOptions {
+            shards: 2,
+            ..EngineOptions::default()
+        };
+        let (_, state) = Engine::new(&runtime, &[], two)
+            .expect("engine")
+            .checkpoint();
+        let mut one = Engine::new(&runtime, &[], EngineOptions::default()).expect("engine");
+        let error = one.load_state(state).expect_err("another shard count");
+        assert_eq!(
+            error.to_string(),
+            "cannot resume from the saved state: it has 2 shard(s) but this engine runs 1: resume with the same number"
+        );
+    }
+
+    #[test]
     fn newest_good_checkpoint_wins_and_corruption_falls_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut state = StateDir::open(dir.path()).expect("open");

@@ -547,14 +547,11 @@ impl Engine {
     /// another shard count, is an error.
     pub fn load_state(&mut self, state: EngineState) -> Result<Vec<String>, HostError> {
         if state.shards.len() != self.shards.len() {
-            return Err(HostError::Load {
-                path: PathBuf::new(),
-                message: format!(
-                    "the saved state has {} shard(s) but this engine runs {}: resume with the same number",
-                    state.shards.len(),
-                    self.shards.len()
-                ),
-            });
+            return Err(HostError::State(format!(
+                "it has {} shard(s) but this engine runs {}: resume with the same number",
+                state.shards.len(),
+                self.shards.len()
+            )));
         }
         for batch in &mut self.batches {
             batch.clear();
@@ -579,10 +576,7 @@ impl Engine {
         self.duplicates = state.duplicates;
         self.guard
             .load(state.time_guard, &self.paths)
-            .map_err(|message| HostError::Load {
-                path: PathBuf::new(),
-                message: format!("the saved state's time guard: {message}"),
-            })?;
+            .map_err(|message| HostError::State(format!("its time guard: {message}")))?;
         Ok(warnings)
     }
 

@@ -201,6 +201,10 @@ pub enum HostError {
         /// What happened.
         message: String,
     },
+    /// A saved state cannot be resumed by this engine (another shard
+    /// count, a time guard it does not accept).
+    #[error("cannot resume from the saved state: {0}")]
+    State(String),
     /// The engine cannot be set up.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
