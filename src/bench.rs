@@ -197,7 +197,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let normalizer = Normalizer::new(Some(&asn));
     let config = TrafficConfig {
         events: args.events,
-        ..TrafficConfig::default()
+        ..TrafficConfig::for_profile(args.profile.into())
     };
     let mut text = Vec::new();
     crate::generate::ndjson(&config, &mut text)?;

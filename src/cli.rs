@@ -86,6 +86,7 @@ See docs/writing-a-rule.md.")]
     #[command(after_help = "\
 Examples:
   trailguard gen --events 1000000 -o cloudtrail.ndjson       # + cloudtrail.ground-truth.json
+  trailguard gen --profile org -o org.ndjson                 # 1M records shaped like an organisation
   trailguard gen --format s3 --days 30 -o deliveries         # gzip S3 objects + deliveries.ground-truth.json")]
     Gen(GenArgs),
     /// Publish CloudTrail to Kafka: one message per normalized, enriched
@@ -248,20 +249,45 @@ pub enum GenFormat {
     S3,
 }
 
+/// The shape of generated traffic.
+#[derive(Clone, Copy, Debug, Default, clap::ValueEnum)]
+pub enum GenProfile {
+    /// CI roles (70%) from Amazon, humans (20%) each at one home address.
+    #[default]
+    Ci,
+    /// An organisation: hundreds of identities at heavy-tailed rates,
+    /// humans on dynamic residential addresses (hundreds of addresses a
+    /// week), CI on several clouds, root and console activity, failures,
+    /// records of real size. Defaults: 1M records over 9 days.
+    Org,
+}
+
+impl From<GenProfile> for trailguard_gen::Profile {
+    fn from(profile: GenProfile) -> Self {
+        match profile {
+            GenProfile::Ci => trailguard_gen::Profile::Ci,
+            GenProfile::Org => trailguard_gen::Profile::Org,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct GenArgs {
-    /// Records to generate.
-    #[arg(long, default_value_t = 100_000)]
-    pub events: u64,
-    /// Days of event time covered.
-    #[arg(long, default_value_t = 14)]
-    pub days: u32,
-    /// CI roles (70% of the traffic, from Amazon's networks).
-    #[arg(long, default_value_t = 20)]
-    pub ci_roles: u32,
-    /// Humans (20%, from a residential ISP).
-    #[arg(long, default_value_t = 50)]
-    pub humans: u32,
+    /// The shape of the traffic.
+    #[arg(long, value_enum, default_value = "ci")]
+    pub profile: GenProfile,
+    /// Records to generate. Default: 100,000 (`ci`), 1,000,000 (`org`).
+    #[arg(long)]
+    pub events: Option<u64>,
+    /// Days of event time covered. Default: 14 (`ci`), 9 (`org`).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// CI roles (from cloud networks). Default: 20 (`ci`), 80 (`org`).
+    #[arg(long)]
+    pub ci_roles: Option<u32>,
+    /// Humans (from a residential ISP). Default: 50 (`ci`), 220 (`org`).
+    #[arg(long)]
+    pub humans: Option<u32>,
     /// Attack episodes (stolen CI credentials replayed from a Tor exit).
     #[arg(long, default_value_t = 3)]
     pub attacks: u32,
@@ -284,6 +310,9 @@ pub struct BenchArgs {
     /// Generated records to measure on.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
+    /// The shape of the generated traffic (see `trailguard gen --help`).
+    #[arg(long, value_enum, default_value = "ci")]
+    pub profile: GenProfile,
     /// Measure every stage this many times, alternating, and report the
     /// median (the machine may be shared and noisy).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]

@@ -55,14 +55,15 @@ fn s3(config: &TrafficConfig, dir: &Path, per_file: usize) -> Result<Vec<trailgu
 }
 
 pub fn run(args: GenArgs) -> Result<ExitCode> {
+    let defaults = TrafficConfig::for_profile(args.profile.into());
     let config = TrafficConfig {
         seed: args.seed,
-        events: args.events,
-        days: args.days,
-        ci_roles: args.ci_roles,
-        humans: args.humans,
+        events: args.events.unwrap_or(defaults.events),
+        days: args.days.unwrap_or(defaults.days),
+        ci_roles: args.ci_roles.unwrap_or(defaults.ci_roles),
+        humans: args.humans.unwrap_or(defaults.humans),
         attacks: args.attacks,
-        ..TrafficConfig::default()
+        ..defaults
     };
     let (episodes, truth) = match args.format {
         GenFormat::Ndjson => {

@@ -11,6 +11,7 @@
 //! and `18.204.0.0/14` are Amazon's (AS14618), `73.0.0.0/8` Comcast's
 //! (AS7922), `8.8.8.0/24` Google's.
 
+mod org;
 mod traffic;
 
 use std::io::Write;
@@ -21,7 +22,7 @@ use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use trailguard_rule_sdk::format_timestamp_ms;
 
-pub use traffic::{Episode, TrafficConfig, generate};
+pub use traffic::{Episode, Profile, TrafficConfig, generate};
 
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -44,6 +45,8 @@ pub enum Identity {
         /// User name.
         name: String,
     },
+    /// The account's root user.
+    Root,
 }
 
 /// One CloudTrail API call record.
@@ -65,6 +68,10 @@ pub struct ApiCall {
     pub error_code: Option<String>,
     /// Distinguishes records for a stable `eventID`.
     pub serial: u64,
+    /// `requestParameters` (`null` when absent).
+    pub request: Option<Value>,
+    /// `responseElements` (`null` when absent).
+    pub response: Option<Value>,
 }
 
 /// The service an action belongs to.
@@ -96,6 +103,8 @@ impl ApiCall {
             user_agent: "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.ubuntu.22".to_owned(),
             error_code: None,
             serial,
+            request: None,
+            response: None,
         }
     }
 
@@ -144,6 +153,13 @@ impl ApiCall {
                 "accessKeyId": "AKIAEXAMPLEKEYID0001",
                 "userName": name,
             }),
+            Identity::Root => json!({
+                "type": "Root",
+                "principalId": ACCOUNT,
+                "arn": format!("arn:aws:iam::{ACCOUNT}:root"),
+                "accountId": ACCOUNT,
+                "accessKeyId": "ASIAEXAMPLEROOTKEY01",
+            }),
         };
         let mut record = json!({
             "eventVersion": "1.09",
@@ -154,8 +170,8 @@ impl ApiCall {
             "awsRegion": "us-east-1",
             "sourceIPAddress": self.ip,
             "userAgent": self.user_agent,
-            "requestParameters": null,
-            "responseElements": null,
+            "requestParameters": self.request.clone().unwrap_or(Value::Null),
+            "responseElements": self.response.clone().unwrap_or(Value::Null),
             "requestID": format!("{:016X}", self.serial),
             "eventID": self.event_id(),
             "readOnly": true,

@@ -15,18 +15,33 @@ use trailguard_rule_sdk::format_timestamp_ms;
 
 use crate::{ApiCall, HOUR_MS, Identity};
 
+/// The shape of the traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// CI roles (70%) from Amazon, humans (20%) each at one home address,
+    /// AWS services: the easy profile `trailguard bench` has always used.
+    #[default]
+    Ci,
+    /// An organisation: hundreds of identities at heavy-tailed rates,
+    /// humans on dynamic residential addresses, CI on several clouds, root
+    /// and console activity, failures, real record sizes (see `org.rs`).
+    Org,
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct TrafficConfig {
+    /// The shape.
+    pub profile: Profile,
     /// Seed: the same seed gives the same records.
     pub seed: u64,
     /// Records to generate (attack records included).
     pub events: u64,
     /// Days of event time covered.
     pub days: u32,
-    /// CI roles (70% of the traffic, from Amazon).
+    /// CI roles (`Ci`: 70% of the traffic, from Amazon).
     pub ci_roles: u32,
-    /// Humans (20%, from Comcast).
+    /// Humans (`Ci`: 20%, from Comcast).
     pub humans: u32,
     /// Attack episodes, spread over the days after the first ten.
     pub attacks: u32,
@@ -34,9 +49,28 @@ pub struct TrafficConfig {
     pub start_ms: i64,
 }
 
+impl TrafficConfig {
+    /// The defaults of `profile`: `Ci` as [`TrafficConfig::default`];
+    /// `Org` 1M records over 9 days by 80 CI roles and 220 humans.
+    pub fn for_profile(profile: Profile) -> Self {
+        match profile {
+            Profile::Ci => TrafficConfig::default(),
+            Profile::Org => TrafficConfig {
+                profile,
+                events: 1_000_000,
+                days: 9,
+                ci_roles: 80,
+                humans: 220,
+                ..TrafficConfig::default()
+            },
+        }
+    }
+}
+
 impl Default for TrafficConfig {
     fn default() -> Self {
         TrafficConfig {
+            profile: Profile::Ci,
             seed: 1,
             events: 100_000,
             days: 14,
@@ -99,17 +133,68 @@ const HUMAN_ACTIONS: [&str; 4] = [
     "GetCallerIdentity",
     "ConsoleLogin",
 ];
-const ATTACK_ACTIONS: [&str; 3] = ["GetCallerIdentity", "ListBuckets", "GetSecretValue"];
+pub(crate) const ATTACK_ACTIONS: [&str; 3] = ["GetCallerIdentity", "ListBuckets", "GetSecretValue"];
 
-fn ip_in(rng: &mut ChaCha8Rng, base: [u8; 4], host_bits: u32) -> String {
+/// A random address in `base`'s network of `host_bits` host bits.
+pub(crate) fn ip_in(rng: &mut ChaCha8Rng, base: [u8; 4], host_bits: u32) -> String {
     let offset = rng.next_u32() & ((1u32 << host_bits) - 1);
     let ip = u32::from_be_bytes(base) | offset;
     std::net::Ipv4Addr::from(ip).to_string()
 }
 
-/// Generates the records in time order, handing each to `emit`; returns the
-/// attack episodes.
+/// Generates the records of `config`'s profile in time order, handing each
+/// to `emit`; returns the attack episodes.
 pub fn generate(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<Episode> {
+    match config.profile {
+        Profile::Ci => generate_ci(config, emit),
+        Profile::Org => crate::org::generate(config, emit),
+    }
+}
+
+/// Which rules an episode should make alert: `aws-unusual-asn` not while
+/// the role is still being learned (its first 10 days, plus an hour for
+/// its first calls), nor when the same role was attacked less than 10 days
+/// before. `episodes` are in time order.
+pub(crate) fn mark_unusual(episodes: &mut [Episode], start_ms: i64) {
+    let learned = 10 * 24 * HOUR_MS + HOUR_MS;
+    for i in 0..episodes.len() {
+        let repeat = episodes[..i].iter().any(|p| {
+            p.role == episodes[i].role
+                && episodes[i].first_call_ms - p.first_call_ms <= 10 * 24 * HOUR_MS
+        });
+        episodes[i].unusual = !repeat && episodes[i].first_call_ms - start_ms >= learned;
+    }
+}
+
+/// Emits the attacker's calls of `episode`, 20 s apart; returns the last
+/// serial used.
+pub(crate) fn emit_episode(
+    episode: &Episode,
+    mut serial: u64,
+    emit: &mut dyn FnMut(&ApiCall),
+) -> u64 {
+    let identity = Identity::Role {
+        role: episode.role.clone(),
+        session: "stolen-session".into(),
+    };
+    for (k, action) in episode.actions.iter().enumerate() {
+        serial += 1;
+        let mut call = ApiCall::new(
+            episode.first_call_ms + 20_000 * k as i64,
+            &identity,
+            action,
+            &episode.attacker_ip,
+            serial,
+        );
+        call.user_agent = "aws-cli/2.13.0 Python/3.11.4 Darwin/23.1.0 exe/x86_64".into();
+        emit(&call);
+    }
+    serial
+}
+
+/// The default profile: 70% CI roles from Amazon, 20% humans each at one
+/// home address, 10% AWS services.
+fn generate_ci(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<Episode> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let span = i64::from(config.days.max(1)) * 24 * HOUR_MS;
     let attack_calls = u64::from(config.attacks) * ATTACK_ACTIONS.len() as u64;
@@ -139,34 +224,13 @@ pub fn generate(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<E
         })
         .collect();
     episodes.sort_by_key(|e| e.first_call_ms);
-    for i in 0..episodes.len() {
-        let repeat = episodes[..i].iter().any(|p| {
-            p.role == episodes[i].role
-                && episodes[i].first_call_ms - p.first_call_ms <= 10 * 24 * HOUR_MS
-        });
-        episodes[i].unusual = !repeat && episodes[i].first_call_ms - config.start_ms >= learned;
-    }
+    mark_unusual(&mut episodes, config.start_ms);
     let mut next_episode = 0;
     let mut serial = 0u64;
     for i in 0..routine {
         let t = config.start_ms + i as i64 * step;
         while let Some(e) = episodes.get(next_episode).filter(|e| e.first_call_ms <= t) {
-            let identity = Identity::Role {
-                role: e.role.clone(),
-                session: "stolen-session".into(),
-            };
-            for (k, action) in e.actions.iter().enumerate() {
-                serial += 1;
-                let mut call = ApiCall::new(
-                    e.first_call_ms + 20_000 * k as i64,
-                    &identity,
-                    action,
-                    &e.attacker_ip,
-                    serial,
-                );
-                call.user_agent = "aws-cli/2.13.0 Python/3.11.4 Darwin/23.1.0 exe/x86_64".into();
-                emit(&call);
-            }
+            serial = emit_episode(e, serial, emit);
             next_episode += 1;
         }
         serial += 1;

@@ -200,6 +200,9 @@ impl Runtime {
         config.wasm_component_model(true);
         config.epoch_interruption(options.epoch_interruption);
         config.max_wasm_stack(options.limits.max_wasm_stack);
+        if std::env::var_os("TRAILGUARD_PERF_MAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
