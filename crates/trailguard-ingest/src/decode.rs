@@ -301,7 +301,12 @@ impl Context<'_, '_> {
                 if !value.starts_with(b"{") {
                     return at;
                 }
-                let Ok(record) = serde_json::from_slice::<RawRecord<'_>>(value) else {
+                // The line checked as UTF-8 once, whole: serde_json then
+                // reads it as text and does not check each string again.
+                let Ok(text) = std::str::from_utf8(value) else {
+                    return at;
+                };
+                let Ok(record) = serde_json::from_str::<RawRecord<'_>>(text) else {
                     return at;
                 };
                 self.parsed(record, value, &|| format!("line {line}"));
