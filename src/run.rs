@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use trailguard_host::checkpoint::StateDir;
+use trailguard_host::checkpoint::{STATE_FORMAT, Saved, StateDir};
 
 use anyhow::{Context, Result, bail};
 use trailguard_host::{
@@ -113,14 +113,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => None,
     };
     let mut saved: Option<RunState> = None;
-    if let Some(dir) = &state_dir {
+    if let (Some(dir), Some(path)) = (&state_dir, &args.state_dir) {
         let (payload, warnings) = dir.load()?;
         for w in warnings {
             anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
         }
-        if let Some(payload) = payload {
-            let state: RunState = postcard::from_bytes(&payload)
-                .context("the checkpoint is from another version of trailguard; remove the state directory to start over")?;
+        if let Some(checkpoint) = payload {
+            let state = RunState::read(checkpoint, &path.display().to_string())?;
             if state.output_settings != output_settings {
                 bail!(
                     "the run in this state directory wrote its alerts with {}; now asked for {output_settings}: resume with the same settings, or remove the state directory to start over",
@@ -694,6 +693,23 @@ struct RunState {
 }
 
 impl RunState {
+    /// The state of a checkpoint, migrated from an older format (format 1,
+    /// from before checkpoints named their format, has format 2's layout);
+    /// a newer format is refused by name.
+    fn read(saved: Saved, dir: &str) -> Result<RunState> {
+        match saved.format {
+            1 | STATE_FORMAT => postcard::from_bytes(&saved.payload).with_context(|| {
+                format!(
+                    "the checkpoint in {dir} (state format {}) cannot be read; remove the state directory to start over",
+                    saved.format
+                )
+            }),
+            newer => bail!(
+                "the checkpoint in {dir} is in state format {newer}, written by a newer trailguard; this one reads formats 1 to {STATE_FORMAT}: resume with that version, or remove the state directory to start over"
+            ),
+        }
+    }
+
     fn capture(
         engine: &mut Engine,
         position: &Resume,

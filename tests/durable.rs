@@ -383,3 +383,116 @@ fn hot_reload_under_load_carries_state_and_loses_nothing() {
         "the new build's alerts have their own ids"
     );
 }
+
+/// The input of the state fixtures: `tests/data/state-format-1/` was
+/// written by a run over exactly this (relative paths, in `dir`), killed
+/// after 2,800 events, by trailguard before checkpoints named their format.
+fn fixture_input(dir: &Path) -> PathBuf {
+    let out = trailguard(dir)
+        .args([
+            "gen",
+            "--format",
+            "s3",
+            "--events",
+            "3000",
+            "--days",
+            "14",
+            "--attacks",
+            "2",
+            "--seed",
+            "5",
+            "--records-per-file",
+            "300",
+            "-o",
+            "input",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    PathBuf::from("input")
+}
+
+/// Alerts without their ids (which name the rule build that wrote them).
+fn without_ids(path: &Path) -> Vec<serde_json::Value> {
+    lines(path)
+        .iter()
+        .map(|l| {
+            let mut alert: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            if let Some(fields) = alert.as_object_mut() {
+                fields.remove("kibana.alert.uuid");
+            }
+            alert
+        })
+        .collect()
+}
+
+#[test]
+fn a_checkpoint_of_the_previous_state_format_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = fixture_input(d);
+    let fixture = common::root().join("tests/data/state-format-1");
+    let state = d.join("state");
+    std::fs::create_dir(&state).expect("mkdir");
+    std::fs::copy(
+        fixture.join("checkpoint-0000000008.bin"),
+        state.join("checkpoint-0000000008.bin"),
+    )
+    .expect("copy");
+    std::fs::copy(fixture.join("alerts.ndjson"), d.join("alerts.ndjson")).expect("copy");
+    // The first delivery was done at the checkpoint: a run that resumes
+    // does not read it again, so spoiling it changes nothing.
+    let first = std::fs::read_dir(d.join(&input))
+        .expect("input")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .min()
+        .expect("a delivery");
+    std::fs::write(&first, "not CloudTrail").expect("spoil");
+    let out = run(d, &input, Path::new("alerts.ndjson"), Some(&state), None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stderr(&out);
+    assert!(summary.contains("3000 accepted, 0 rejected"), "{summary}");
+    let clean_dir = d.join("clean");
+    std::fs::create_dir(&clean_dir).expect("mkdir");
+    let clean_input = fixture_input(&clean_dir);
+    let clean = run(
+        &clean_dir,
+        &clean_input,
+        Path::new("clean.ndjson"),
+        None,
+        None,
+    );
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    let resumed = without_ids(&d.join("alerts.ndjson"));
+    assert!(!resumed.is_empty());
+    assert_eq!(resumed, without_ids(&clean_dir.join("clean.ndjson")));
+    // What it saves now names this format.
+    let newest = std::fs::read_dir(&state)
+        .expect("state")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .max()
+        .expect("a checkpoint");
+    let bytes = std::fs::read(newest).expect("read");
+    assert!(bytes.starts_with(b"TRAILGUARD-CHECKPOINT-2\n"));
+}
+
+#[test]
+fn a_checkpoint_of_a_newer_state_format_is_refused_by_name() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = fixture_input(d);
+    let state = d.join("state");
+    std::fs::create_dir(&state).expect("mkdir");
+    let mut file = b"TRAILGUARD-CHECKPOINT-7\n".to_vec();
+    file.extend_from_slice(&Sha256::digest(b"from the future"));
+    file.extend_from_slice(b"from the future");
+    std::fs::write(state.join("checkpoint-0000000000.bin"), file).expect("write");
+    let out = run(d, &input, Path::new("alerts.ndjson"), Some(&state), None);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("state format 7") && message.contains("formats 1 to 2"),
+        "{message}"
+    );
+}

@@ -1,7 +1,8 @@
 //! A state directory of durable checkpoints.
 //!
-//! Each checkpoint is one file, `checkpoint-NNNNNNNNNN.bin`: a magic line,
-//! the SHA-256 of the payload, and the payload. It is written to a temporary
+//! Each checkpoint is one file, `checkpoint-NNNNNNNNNN.bin`: a magic line
+//! naming the format of the payload (`TRAILGUARD-CHECKPOINT-2`), the
+//! SHA-256 of the payload, and the payload. It is written to a temporary
 //! file, synced, renamed into place and the directory synced, so a crash
 //! leaves either the old or the new file, never half of one. The two newest
 //! are kept: if the newest is corrupt (checksum), the previous one is used,
@@ -11,14 +12,42 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-const MAGIC: &[u8] = b"TRAILGUARD-CHECKPOINT-1\n";
+/// The format of the checkpoints this build writes. Format 1 was written
+/// before checkpoints named their format; its payload has format 2's
+/// layout. A reader that meets a newer format refuses it by name.
+pub const STATE_FORMAT: u32 = 2;
 
-/// The payload of a checkpoint file's bytes, if its magic line and
-/// checksum hold. Total: any bytes give an answer, never a panic.
-pub fn payload(bytes: &[u8]) -> Option<&[u8]> {
-    let body = bytes.strip_prefix(MAGIC)?;
-    let (sum, payload) = body.split_at_checked(32)?;
-    (Sha256::digest(payload).as_slice() == sum).then_some(payload)
+/// The magic line starts with this, then the format, then a newline.
+const MAGIC_PREFIX: &[u8] = b"TRAILGUARD-CHECKPOINT-";
+
+/// The magic line of `format`.
+fn magic(format: u32) -> Vec<u8> {
+    let mut line = MAGIC_PREFIX.to_vec();
+    line.extend_from_slice(format!("{format}\n").as_bytes());
+    line
+}
+
+/// The format and payload of a checkpoint file's bytes, if its magic line
+/// and checksum hold. Total: any bytes give an answer, never a panic.
+pub fn payload(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = bytes.strip_prefix(MAGIC_PREFIX)?;
+    let newline = rest.iter().take(11).position(|&b| b == b'\n')?;
+    let digits = &rest[..newline];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let format: u32 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let (sum, payload) = rest[newline + 1..].split_at_checked(32)?;
+    (Sha256::digest(payload).as_slice() == sum).then_some((format, payload))
+}
+
+/// A checkpoint read back: the format it was written in, and its payload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// [`STATE_FORMAT`] of the build that wrote it.
+    pub format: u32,
+    /// What was saved.
+    pub payload: Vec<u8>,
 }
 
 /// A directory of checkpoints.
@@ -60,13 +89,20 @@ impl StateDir {
     }
 
     /// The newest checkpoint whose checksum holds, and warnings about newer
-    /// ones that do not. `None` if there is none.
-    pub fn load(&self) -> std::io::Result<(Option<Vec<u8>>, Vec<String>)> {
+    /// ones that do not. `None` if there is none. The caller decides on
+    /// its format (a newer one than [`STATE_FORMAT`] is refused by name).
+    pub fn load(&self) -> std::io::Result<(Option<Saved>, Vec<String>)> {
         let mut warnings = Vec::new();
         for (_, path) in Self::checkpoints(&self.dir)? {
             let bytes = std::fs::read(&path)?;
             match payload(&bytes) {
-                Some(payload) => return Ok((Some(payload.to_vec()), warnings)),
+                Some((format, payload)) => {
+                    let saved = Saved {
+                        format,
+                        payload: payload.to_vec(),
+                    };
+                    return Ok((Some(saved), warnings));
+                }
                 None => warnings.push(format!(
                     "checkpoint {} is corrupt or partial (checksum mismatch); using the one before it",
                     path.display()
@@ -83,7 +119,7 @@ impl StateDir {
         let tmp = self.dir.join(format!(".checkpoint-{:010}.tmp", self.next));
         {
             let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(MAGIC)?;
+            file.write_all(&magic(STATE_FORMAT))?;
             file.write_all(&Sha256::digest(payload))?;
             file.write_all(payload)?;
             file.sync_all()?;
@@ -150,10 +186,10 @@ mod tests {
                 _ => bytes = (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
             }
             // The file layer: any bytes, framed or not.
-            let mut file = MAGIC.to_vec();
+            let mut file = magic(STATE_FORMAT);
             file.extend_from_slice(&Sha256::digest(&bytes));
             file.extend_from_slice(&bytes);
-            assert_eq!(payload(&file), Some(&bytes[..]));
+            assert_eq!(payload(&file), Some((STATE_FORMAT, &bytes[..])));
             let _ = payload(&bytes);
             // The state itself: decoded, then loaded, must not panic.
             if let Ok(state) = postcard::from_bytes::<EngineState>(&bytes) {
@@ -192,6 +228,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut state = StateDir::open(dir.path()).expect("open");
         assert_eq!(state.load().expect("load"), (None, vec![]));
+        let saved = |payload: &[u8]| Saved {
+            format: STATE_FORMAT,
+            payload: payload.to_vec(),
+        };
         state.save(b"one").expect("save");
         state.save(b"two").expect("save");
         let third = state.save(b"three").expect("save");
@@ -200,10 +240,7 @@ mod tests {
             2,
             "two are kept"
         );
-        assert_eq!(
-            state.load().expect("load").0.as_deref(),
-            Some(&b"three"[..])
-        );
+        assert_eq!(state.load().expect("load").0, Some(saved(b"three")));
         // Corrupt the newest: the previous one is used, with a warning.
         let mut bytes = std::fs::read(&third).expect("read");
         let last = bytes.len() - 1;
@@ -213,18 +250,41 @@ mod tests {
             .expect("open")
             .load()
             .expect("load");
-        assert_eq!(payload.as_deref(), Some(&b"two"[..]));
+        assert_eq!(payload, Some(saved(b"two")));
         assert!(warnings[0].contains("corrupt"), "{warnings:?}");
         // A truncated file too.
-        std::fs::write(&third, &MAGIC[..5]).expect("write");
+        std::fs::write(&third, &MAGIC_PREFIX[..5]).expect("write");
         assert_eq!(
             StateDir::open(dir.path())
                 .expect("open")
                 .load()
                 .expect("load")
-                .0
-                .as_deref(),
-            Some(&b"two"[..])
+                .0,
+            Some(saved(b"two"))
         );
+    }
+
+    #[test]
+    fn every_format_is_read_back_with_its_number() {
+        for format in [1, STATE_FORMAT, STATE_FORMAT + 1, u32::MAX] {
+            let mut file = magic(format);
+            file.extend_from_slice(&Sha256::digest(b"state"));
+            file.extend_from_slice(b"state");
+            assert_eq!(payload(&file), Some((format, &b"state"[..])), "{format}");
+        }
+        // The format written before formats were named.
+        let mut old = b"TRAILGUARD-CHECKPOINT-1\n".to_vec();
+        old.extend_from_slice(&Sha256::digest(b"x"));
+        old.push(b'x');
+        assert_eq!(payload(&old), Some((1, &b"x"[..])));
+        // Not a format: no number, a sign, too many digits.
+        for line in ["", "-1", "+2", "2a", "99999999999"] {
+            let mut file = MAGIC_PREFIX.to_vec();
+            file.extend_from_slice(line.as_bytes());
+            file.push(b'\n');
+            file.extend_from_slice(&Sha256::digest(b"x"));
+            file.push(b'x');
+            assert_eq!(payload(&file), None, "{line:?}");
+        }
     }
 }

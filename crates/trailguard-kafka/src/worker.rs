@@ -220,18 +220,47 @@ pub struct PartitionCheckpoint {
     pub engine: EngineState,
 }
 
+/// Starts a checkpoint of format 2 or later, followed by the format (u32,
+/// little-endian). Format 1 (before checkpoints named their format) cannot
+/// start so: its first byte, a one-byte offset, would be followed by `G`,
+/// which is no `Option` tag.
+const FORMAT_TAG: &[u8; 4] = b"TGCP";
+
+/// The format of the partition checkpoints this build writes. Format 1 has
+/// format 2's layout, without the tag.
+pub const CHECKPOINT_FORMAT: u32 = 2;
+
 impl PartitionCheckpoint {
-    /// The bytes of this checkpoint.
+    /// The bytes of this checkpoint, tagged with [`CHECKPOINT_FORMAT`].
     pub fn encode(&self) -> Result<Vec<u8>, String> {
-        postcard::to_allocvec(self).map_err(|e| e.to_string())
+        let mut bytes = FORMAT_TAG.to_vec();
+        bytes.extend_from_slice(&CHECKPOINT_FORMAT.to_le_bytes());
+        postcard::to_extend(self, bytes).map_err(|e| e.to_string())
     }
 
-    /// A checkpoint from its bytes, all of them. Never panics; allocates in
-    /// proportion to `bytes` (collection lengths in the bytes only cap
-    /// preallocation), whatever the bytes are.
+    /// A checkpoint from its bytes, all of them, in any format up to
+    /// [`CHECKPOINT_FORMAT`] (a newer one is refused by name: a worker of
+    /// the previous version, during a rolling upgrade, leaves it alone).
+    /// Never panics; allocates in proportion to `bytes` (collection lengths
+    /// in the bytes only cap preallocation), whatever the bytes are.
     pub fn decode(bytes: &[u8]) -> Result<PartitionCheckpoint, String> {
-        let (checkpoint, rest) = postcard::take_from_bytes::<PartitionCheckpoint>(bytes)
-            .map_err(|e| format!("unreadable checkpoint (another trailguard version?): {e}"))?;
+        let (format, body) = match bytes.strip_prefix(FORMAT_TAG) {
+            Some(tagged) => {
+                let (format, body) = tagged
+                    .split_first_chunk::<4>()
+                    .ok_or("unreadable checkpoint: its format is cut off")?;
+                (u32::from_le_bytes(*format), body)
+            }
+            None => (1, bytes),
+        };
+        if format > CHECKPOINT_FORMAT {
+            return Err(format!(
+                "the checkpoint is in format {format}, written by a newer trailguard; this worker reads formats 1 to {CHECKPOINT_FORMAT}: upgrade it"
+            ));
+        }
+        // Formats 1 and 2 have the same layout.
+        let (checkpoint, rest) = postcard::take_from_bytes::<PartitionCheckpoint>(body)
+            .map_err(|e| format!("unreadable checkpoint (format {format}): {e}"))?;
         if !rest.is_empty() {
             return Err(format!(
                 "unreadable checkpoint: {} byte(s) after its end",
@@ -773,6 +802,52 @@ mod tests {
         let err = PartitionCheckpoint::decode(&longer).expect_err("trailing");
         assert!(err.contains("after its end"), "{err}");
         assert!(PartitionCheckpoint::decode(&[]).is_err());
+    }
+
+    /// A partition checkpoint written by the previous format (1, untagged;
+    /// `tests/data/partition-checkpoint-format-1.bin`, the bytes
+    /// [`checkpoint`] encoded to then) is read by this one.
+    #[test]
+    fn a_checkpoint_of_the_previous_format_is_read() {
+        let old = include_bytes!("../tests/data/partition-checkpoint-format-1.bin");
+        assert!(!old.starts_with(FORMAT_TAG));
+        let back = PartitionCheckpoint::decode(old).expect("format 1 decodes");
+        assert_eq!(
+            (back.next_offset, back.last_control_sequence),
+            (20, Some(7))
+        );
+        // All of it was read: re-encoded, it is the old bytes behind this
+        // format's tag, as long as a checkpoint of the same engine today.
+        let again = back.encode().expect("encodes");
+        assert_eq!(again.len(), old.len() + 8);
+        assert_eq!(checkpoint().encode().expect("encodes").len(), old.len() + 8);
+        // And an engine takes it.
+        let mut engine = Engine::new(
+            &Runtime::new(RuntimeOptions {
+                cache_dir: None,
+                ..RuntimeOptions::default()
+            })
+            .expect("a runtime"),
+            &[],
+            EngineOptions::default(),
+        )
+        .expect("an engine");
+        engine.load_state(back.engine).expect("restores");
+        assert_eq!(&again[..4], FORMAT_TAG);
+        assert_eq!(again[4..8], CHECKPOINT_FORMAT.to_le_bytes());
+    }
+
+    #[test]
+    fn a_checkpoint_of_a_newer_format_is_refused_by_name() {
+        let mut bytes = checkpoint().encode().expect("encodes");
+        bytes[4..8].copy_from_slice(&(CHECKPOINT_FORMAT + 1).to_le_bytes());
+        let err = PartitionCheckpoint::decode(&bytes).expect_err("newer");
+        assert!(
+            err.contains(&format!("format {}", CHECKPOINT_FORMAT + 1))
+                && err.contains(&format!("formats 1 to {CHECKPOINT_FORMAT}")),
+            "{err}"
+        );
+        assert!(PartitionCheckpoint::decode(b"TGCP\x02").is_err());
     }
 
     #[test]
