@@ -281,17 +281,7 @@ pub fn generate(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<E
             }
             call
         } else if share < CI_SHARE + HUMAN_SHARE + SERVICE_SHARE {
-            let identity = Identity::Role {
-                role: "AWSServiceRoleForAutoScaling".into(),
-                session: "AutoScaling".into(),
-            };
-            ApiCall::new(
-                t,
-                &identity,
-                "RunInstances",
-                "autoscaling.amazonaws.com",
-                serial,
-            )
+            crate::traffic::service_call(t, serial)
         } else {
             let ip = std::net::Ipv4Addr::from(
                 u32::from_be_bytes([73, 0, 0, 0]) | (t.div_euclid(24 * HOUR_MS) as u32 & 0xffff),

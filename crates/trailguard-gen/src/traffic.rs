@@ -192,6 +192,22 @@ pub(crate) fn emit_episode(
     serial
 }
 
+/// An AWS service calling on a role's behalf (Auto Scaling launching an
+/// instance): no address, its service name instead.
+pub(crate) fn service_call(time_ms: i64, serial: u64) -> ApiCall {
+    let identity = Identity::Role {
+        role: "AWSServiceRoleForAutoScaling".into(),
+        session: "AutoScaling".into(),
+    };
+    ApiCall::new(
+        time_ms,
+        &identity,
+        "RunInstances",
+        "autoscaling.amazonaws.com",
+        serial,
+    )
+}
+
 /// The default profile: 70% CI roles from Amazon, 20% humans each at one
 /// home address, 10% AWS services.
 fn generate_ci(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<Episode> {
@@ -275,17 +291,7 @@ fn generate_ci(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<Ep
             }
             call
         } else {
-            let identity = Identity::Role {
-                role: "AWSServiceRoleForAutoScaling".into(),
-                session: "AutoScaling".into(),
-            };
-            ApiCall::new(
-                t,
-                &identity,
-                "RunInstances",
-                "autoscaling.amazonaws.com",
-                serial,
-            )
+            service_call(t, serial)
         };
         emit(&call);
     }
