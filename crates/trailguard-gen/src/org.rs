@@ -195,22 +195,7 @@ pub fn generate(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<E
     // Attacks: on one of the three busiest roles (enough trusted history
     // for the rule), after two days, evenly spread over the rest.
     let history = (2 * 24 * HOUR_MS).min(span / 2);
-    let mut episodes: Vec<Episode> = (0..config.attacks)
-        .map(|i| {
-            let at = config.start_ms
-                + history
-                + (span - history) * i64::from(i + 1) / i64::from(config.attacks + 1);
-            Episode {
-                role: format!("ci-role-{}", rng.next_u32() % ci_roles.min(3)),
-                first_call_ms: at + 17_000,
-                attacker_ip: ip_in(&mut rng, [185, 220, 101, 0], 8),
-                actions: ATTACK_ACTIONS.map(String::from).to_vec(),
-                unusual: false,
-            }
-        })
-        .collect();
-    episodes.sort_by_key(|e| e.first_call_ms);
-    crate::traffic::mark_unusual(&mut episodes, config.start_ms);
+    let episodes = crate::traffic::plan_episodes(&mut rng, config, history, ci_roles.min(3));
     let mut next_episode = 0;
     let mut serial = 0u64;
     let mut i = 0u64;

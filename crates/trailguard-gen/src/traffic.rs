@@ -166,6 +166,35 @@ pub(crate) fn mark_unusual(episodes: &mut [Episode], start_ms: i64) {
     }
 }
 
+/// The attack episodes of `config`: after `history`, evenly spread over
+/// the rest of the span, each on one of the first `roles` CI roles, in time
+/// order and marked as [`mark_unusual`] says.
+pub(crate) fn plan_episodes(
+    rng: &mut ChaCha8Rng,
+    config: &TrafficConfig,
+    history: i64,
+    roles: u32,
+) -> Vec<Episode> {
+    let span = i64::from(config.days.max(1)) * 24 * HOUR_MS;
+    let mut episodes: Vec<Episode> = (0..config.attacks)
+        .map(|i| {
+            let at = config.start_ms
+                + history
+                + (span - history) * i64::from(i + 1) / i64::from(config.attacks + 1);
+            Episode {
+                role: format!("ci-role-{}", rng.next_u32() % roles.max(1)),
+                first_call_ms: at + 17_000,
+                attacker_ip: ip_in(rng, [185, 220, 101, 0], 8),
+                actions: ATTACK_ACTIONS.map(String::from).to_vec(),
+                unusual: false,
+            }
+        })
+        .collect();
+    episodes.sort_by_key(|e| e.first_call_ms);
+    mark_unusual(&mut episodes, config.start_ms);
+    episodes
+}
+
 /// Emits the attacker's calls of `episode`, 20 s apart; returns the last
 /// serial used.
 pub(crate) fn emit_episode(
@@ -225,22 +254,7 @@ fn generate_ci(config: &TrafficConfig, emit: &mut dyn FnMut(&ApiCall)) -> Vec<Ep
     } else {
         span / 2
     };
-    let mut episodes: Vec<Episode> = (0..config.attacks)
-        .map(|i| {
-            let at = config.start_ms
-                + history
-                + (span - history) * i64::from(i + 1) / i64::from(config.attacks + 1);
-            Episode {
-                role: format!("ci-role-{}", rng.next_u32() % config.ci_roles.max(1)),
-                first_call_ms: at + 17_000,
-                attacker_ip: ip_in(&mut rng, [185, 220, 101, 0], 8),
-                actions: ATTACK_ACTIONS.map(String::from).to_vec(),
-                unusual: true,
-            }
-        })
-        .collect();
-    episodes.sort_by_key(|e| e.first_call_ms);
-    mark_unusual(&mut episodes, config.start_ms);
+    let episodes = plan_episodes(&mut rng, config, history, config.ci_roles);
     let mut next_episode = 0;
     let mut serial = 0u64;
     for i in 0..routine {
