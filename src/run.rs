@@ -113,13 +113,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => None,
     };
     let mut saved: Option<RunState> = None;
-    if let (Some(dir), Some(path)) = (&state_dir, &args.state_dir) {
+    if let Some(dir) = &state_dir {
         let (payload, warnings) = dir.load()?;
         for w in warnings {
             anstream::eprintln!("trailguard: {}: {w}", crate::style::warning_label());
         }
         if let Some(checkpoint) = payload {
-            let state = RunState::read(checkpoint, &path.display().to_string())?;
+            let state = RunState::read(checkpoint, &dir.path().display().to_string())?;
             if state.output_settings != output_settings {
                 bail!(
                     "the run in this state directory wrote its alerts with {}; now asked for {output_settings}: resume with the same settings, or remove the state directory to start over",

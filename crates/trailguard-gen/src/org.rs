@@ -2,8 +2,9 @@
 //! measuring at realistic scale (1M records over 9 days by default).
 //!
 //! - **CI roles** call from cloud networks (Amazon; some from Microsoft's
-//!   or Google's, like hosted CI runners), at heavy-tailed rates: the
-//!   busiest role makes a fifth of all CI calls, the quietest a few a day.
+//!   or Google's, like hosted CI runners), at heavy-tailed rates: by
+//!   default the busiest role makes about a quarter of all CI calls, the
+//!   median one about fifty times fewer.
 //!   Every call comes from a new address of the provider's range, so busy
 //!   roles use thousands of addresses a week.
 //! - **Humans** call from a residential ISP (Comcast) with dynamic

@@ -78,6 +78,11 @@ impl StateDir {
         })
     }
 
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// Checkpoint files, newest first.
     fn checkpoints(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
         let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?

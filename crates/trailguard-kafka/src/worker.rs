@@ -239,8 +239,8 @@ impl PartitionCheckpoint {
     }
 
     /// A checkpoint from its bytes, all of them, in any format up to
-    /// [`CHECKPOINT_FORMAT`] (a newer one is refused by name: a worker of
-    /// the previous version, during a rolling upgrade, leaves it alone).
+    /// [`CHECKPOINT_FORMAT`]; a newer one is refused by name (the worker
+    /// then reports the refusal, like any unreadable checkpoint).
     /// Never panics; allocates in proportion to `bytes` (collection lengths
     /// in the bytes only cap preallocation), whatever the bytes are.
     pub fn decode(bytes: &[u8]) -> Result<PartitionCheckpoint, String> {
