@@ -15,6 +15,7 @@ mod settings;
 mod sigma;
 mod sigma_check;
 mod signing;
+mod sink;
 mod style;
 
 use std::process::ExitCode;

@@ -27,6 +27,7 @@ use trailguard_format::Format;
 use crate::cli::{AlertFormat, RunArgs, open_asn_db};
 use crate::rules::{default_cache_dir, rule_files};
 use crate::settings::Settings;
+use crate::sink::Sink;
 
 /// Exit status: the run could not happen (or, with `--strict`, a record was
 /// rejected).
@@ -229,12 +230,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     }
                     let alerts = engine.push_from(event, &|| piece.file.clone());
                     record_refused(&mut engine, stats);
-                    emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
+                    emit(&engine, alerts, &mut sink, &mut failed, abort_after);
                 }
                 // Batches end at piece boundaries too, so a resumed run cuts
                 // them exactly as an uninterrupted one.
                 let alerts = engine.flush();
-                emit(&engine, &alerts, &mut sink, &mut failed, abort_after);
+                emit(&engine, alerts, &mut sink, &mut failed, abort_after);
                 stats.duplicates = engine.duplicates();
                 if piece.partial {
                     // Mid-piece: nothing to record as done, and no stopping
@@ -308,7 +309,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             )?;
             save(dir, &state)?;
         }
-        sink.flush()?;
+        sink.finish()?;
         eprintln!(
             "trailguard: interrupted after {} events{}",
             engine.events(),
@@ -320,7 +321,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    sink.write(&engine.finish())?;
+    sink.write(engine.finish())?;
     record_refused(&mut engine, &mut ingest);
     if let Some(dir) = &mut state_dir {
         let state = RunState::capture(
@@ -333,7 +334,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         )?;
         save(dir, &state)?;
     }
-    sink.flush()?;
+    let kept = sink.finish()?;
     if let Some(mut dl) = dead_letter {
         dl.write(ingest.take_dead_letters().into_iter())?;
         dl.finish()?;
@@ -360,7 +361,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     format!("cannot read the alerts back from {}", file.display())
                 })?
             }
-            None => trailguard_format::latest_by_id(std::mem::take(&mut sink.kept)),
+            None => trailguard_format::latest_by_id(kept),
         };
         crate::report::write(&alerts, &args.inputs, Some(&asn), page)?;
         eprintln!("  report: {}", page.display());
@@ -643,7 +644,7 @@ pub const ABORT_HOOK: &str = "TRAILGUARD_TEST_ABORT_AFTER_EVENTS";
 /// hook says so.
 fn emit(
     engine: &Engine,
-    alerts: &[AlertDocument],
+    alerts: Vec<AlertDocument>,
     sink: &mut Sink,
     failed: &mut Option<anyhow::Error>,
     abort_after: Option<u64>,
@@ -719,7 +720,7 @@ impl RunState {
         output_settings: &str,
     ) -> Result<RunState> {
         let (alerts, state) = engine.checkpoint();
-        sink.write(&alerts)?;
+        sink.write(alerts)?;
         // Everything emitted so far is durable before the checkpoint says so.
         let output_bytes = sink.flush()?;
         Ok(RunState {
@@ -881,108 +882,6 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
-    }
-}
-
-/// Where alerts go, in the chosen format.
-struct Sink {
-    out: BufWriter<Box<dyn Write>>,
-    name: String,
-    format: Format,
-    /// Bytes written so far (for checkpoints).
-    written: u64,
-    file: Option<std::fs::File>,
-    /// Alerts kept for the report when they go to standard output.
-    keep: bool,
-    kept: Vec<AlertDocument>,
-    line: Vec<u8>,
-}
-
-impl Sink {
-    /// Standard output, or a file: created afresh, or (resuming) cut back to
-    /// `resume_at` bytes, dropping alerts written after the checkpoint.
-    fn open(
-        path: Option<&Path>,
-        resume_at: Option<u64>,
-        format: Format,
-        keep: bool,
-    ) -> Result<Sink> {
-        let Some(p) = path else {
-            return Ok(Sink {
-                out: BufWriter::new(Box::new(std::io::stdout().lock())),
-                name: "standard output".into(),
-                format,
-                written: 0,
-                file: None,
-                keep,
-                kept: Vec::new(),
-                line: Vec::new(),
-            });
-        };
-        let file = match resume_at {
-            None => {
-                ensure_parent(p)?;
-                std::fs::File::create(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?
-            }
-            Some(len) => {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(p)
-                    .with_context(|| format!("cannot reopen {} to resume", p.display()))?;
-                let have = file.metadata()?.len();
-                if have < len {
-                    bail!(
-                        "{} has {have} bytes but the checkpoint wrote {len}: it was changed; remove the state directory to start over",
-                        p.display()
-                    );
-                }
-                file.set_len(len)?;
-                file
-            }
-        };
-        let mut append = file.try_clone()?;
-        std::io::Seek::seek(&mut append, std::io::SeekFrom::End(0))?;
-        Ok(Sink {
-            out: BufWriter::new(Box::new(append)),
-            name: p.display().to_string(),
-            format,
-            written: resume_at.unwrap_or(0),
-            file: Some(file),
-            keep,
-            kept: Vec::new(),
-            line: Vec::new(),
-        })
-    }
-
-    fn write(&mut self, alerts: &[AlertDocument]) -> Result<()> {
-        for alert in alerts {
-            self.line.clear();
-            self.format.write(alert, &mut self.line);
-            self.out
-                .write_all(&self.line)
-                .with_context(|| format!("cannot write alerts to {}", self.name))?;
-            self.written += self.line.len() as u64;
-            if self.keep {
-                self.kept.push(alert.clone());
-            }
-        }
-        Ok(())
-    }
-
-    /// Flushes to the file (and syncs it); returns the bytes written.
-    fn flush(&mut self) -> Result<u64> {
-        self.out
-            .flush()
-            .with_context(|| format!("cannot write alerts to {}", self.name))?;
-        // A device or a pipe (`-o /dev/null`) has nothing to sync.
-        if let Some(file) = &self.file
-            && file.metadata().is_ok_and(|m| m.is_file())
-        {
-            file.sync_data()
-                .with_context(|| format!("cannot sync {}", self.name))?;
-        }
-        Ok(self.written)
     }
 }
 
