@@ -1,6 +1,7 @@
 //! `trailguard run`: source → decode → normalize → enrich → batch → rules
 //! → alerts, then the summary.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -344,7 +345,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         write_stats(path, &ingest, &engine.stats(), &failed_at_load, elapsed)?;
     }
 
-    summary(&ingest, &engine.stats(), elapsed);
+    let titles: BTreeMap<&str, &str> = engine
+        .rules()
+        .into_iter()
+        .map(|info| (info.id.as_str(), info.name.as_str()))
+        .collect();
+    summary(&ingest, &engine.stats(), &titles, elapsed);
     for (rule, n) in engine.suppression_missing_fields() {
         anstream::eprintln!(
             "  {}: {n} alert(s) of rule {rule} lacked one of its alert_suppression group_by fields and were grouped as if it were empty; check the field names",
@@ -904,7 +910,12 @@ fn future_refused(ingest: &IngestStats, pipeline: &PipelineStats) -> u64 {
 }
 
 /// The run's summary, on standard error.
-fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
+fn summary(
+    ingest: &IngestStats,
+    pipeline: &PipelineStats,
+    titles: &BTreeMap<&str, &str>,
+    elapsed: Duration,
+) {
     let secs = elapsed.as_secs_f64();
     let mut err = anstream::stderr().lock();
     let mut line = |s: String| {
@@ -971,12 +982,16 @@ fn summary(ingest: &IngestStats, pipeline: &PipelineStats, elapsed: Duration) {
         ));
     }
     for (rule, n) in &pipeline.alerts {
-        match pipeline.suppressed.get(rule) {
-            Some(merged) => line(format!(
-                "  rule {rule}: {n} alert(s) ({merged} more suppressed into them)"
-            )),
-            None => line(format!("  rule {rule}: {n} alert(s)")),
-        }
+        let merged = match pipeline.suppressed.get(rule) {
+            Some(merged) => format!(" ({merged} more suppressed into them)"),
+            None => String::new(),
+        };
+        // A Sigma rule's id is a UUID: its title says which it is.
+        let title = match titles.get(rule.as_str()) {
+            Some(title) if title != rule => format!(" \u{2014} {title}"),
+            _ => String::new(),
+        };
+        line(format!("  rule {rule}: {n} alert(s){merged}{title}"));
     }
     for (rule, n) in &pipeline.host_fields_dropped {
         line(format!(

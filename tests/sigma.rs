@@ -422,6 +422,16 @@ fn trailguard_matches(files: &[PathBuf]) -> BTreeSet<(String, String)> {
         "every SigmaHQ rule loads: {}",
         stderr(&out)
     );
+    // A Sigma rule's id is a UUID: the summary says which rule it is.
+    for line in stderr(&out)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("rule ") && l.contains("alert(s)"))
+    {
+        assert!(
+            line.contains(" \u{2014} ") && !line.ends_with('\u{2014}'),
+            "the summary names the rule's title: {line}"
+        );
+    }
     common::alerts(&out)
         .iter()
         .map(|a| {
