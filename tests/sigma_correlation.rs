@@ -97,6 +97,19 @@ correlation:
         - userIdentity.arn
     timespan: 30m
 level: critical
+---
+title: A lone access key
+id: tg-lone-key
+correlation:
+    type: event_count
+    rules:
+        - tg_key_created
+    group-by:
+        - userIdentity.arn
+    timespan: 30m
+    condition:
+        lt: 2
+level: low
 "#;
 
 /// A small deterministic generator (xorshift).
@@ -253,8 +266,19 @@ fn expected(records: &[Record]) -> BTreeSet<(String, String)> {
     let mut discovery: HashMap<String, VecDeque<(i64, String)>> = HashMap::new();
     let mut keys: HashMap<String, VecDeque<i64>> = HashMap::new();
     let mut stops: HashMap<String, VecDeque<i64>> = HashMap::new();
+    // Too few: per identity, the window a key creation opens ([t, t + 30m])
+    // is decided once event time is past its end: (opened, event id, count).
+    let mut lone: HashMap<String, (i64, String, usize)> = HashMap::new();
+    let newest = sorted.last().map_or(0, |r| r.secs);
     for r in sorted {
         let t = r.secs;
+        lone.retain(|_, (opened, id, n)| {
+            let open = *opened + 1800 >= t;
+            if !open && *n < 2 {
+                out.insert(("tg-lone-key".to_owned(), id.clone()));
+            }
+            open
+        });
         let name = text(r, "eventName").unwrap_or_default();
         let arn = text(r, "userIdentity.arn").unwrap_or_default();
         if name == "ConsoleLogin"
@@ -282,6 +306,9 @@ fn expected(records: &[Record]) -> BTreeSet<(String, String)> {
                 w.clear();
             }
         }
+        if name == "CreateAccessKey" {
+            lone.entry(arn.clone()).or_insert((t, r.id.clone(), 0)).2 += 1;
+        }
         let (k, s) = (name == "CreateAccessKey", name == "StopLogging");
         if k || s {
             let ks = keys.entry(arn.clone()).or_default();
@@ -302,6 +329,13 @@ fn expected(records: &[Record]) -> BTreeSet<(String, String)> {
                 ks.clear();
                 ss.clear();
             }
+        }
+    }
+    // At the end, the windows event time has passed are decided; those
+    // ending after the newest event are not.
+    for (opened, id, n) in lone.into_values() {
+        if opened + 1800 <= newest && n < 2 {
+            out.insert(("tg-lone-key".to_owned(), id));
         }
     }
     out
@@ -368,7 +402,12 @@ fn correlations_on_out_of_order_and_replayed_deliveries_agree_with_the_spec() {
     assert!(run.status.success(), "{}", stderr(&run));
     let alerts = alerts(&out);
     let want = expected(&records);
-    for rule in ["tg-brute-force", "tg-enumeration", "tg-key-then-blind"] {
+    for rule in [
+        "tg-brute-force",
+        "tg-enumeration",
+        "tg-key-then-blind",
+        "tg-lone-key",
+    ] {
         let n = want.iter().filter(|(r, _)| r == rule).count();
         assert!(n >= 5, "the data exercises {rule}: {n} alerts expected");
     }

@@ -1,23 +1,30 @@
 //! Correlation rules in event-time order: the matches of rules a
 //! correlation counts are held until the watermark passes them, then fed to
 //! rsigma's correlation engine sorted by event time (ties by event id),
-//! each event id once.
+//! each event id once. Correlations of too few events (`lt` / `lte`), which
+//! are decided when a window closes, are counted here: a group's first
+//! match opens its window, and once event time has passed the window's end
+//! the count is checked.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use rsigma_eval::result::{DetectionBody, ResultBody, RuleHeader};
-use rsigma_eval::{CorrelationBody, CorrelationEngine, CorrelationSnapshot, EvaluationResult};
+use rsigma_eval::{CorrelationEngine, CorrelationSnapshot, EvaluationResult};
 use rsigma_eval::{Event as SigmaEventTrait, EventValue};
+use rsigma_parser::ConditionOperator;
 use serde::{Deserialize, Serialize};
 use trailguard_rule_sdk::serde_json::{self, Map, Value as Json, json};
 use trailguard_rule_sdk::{Alert, Event, snapshot};
 
+use crate::load::{Closing, MAX_GROUPS};
 use crate::{Loaded, PACK_ID};
 
-/// The snapshot format of the pack's state.
-const STATE_FORMAT: u32 = 1;
+/// The snapshot format of the pack's state: 2 added the windows of
+/// correlations of too few events and the newest event time; a format-1
+/// snapshot is read with none.
+const STATE_FORMAT: u32 = 2;
 
 /// How often (event time) groups and event ids that fell out of every
 /// window are swept.
@@ -45,6 +52,31 @@ pub(crate) struct Correlator {
     seen: HashMap<String, i64>,
     arrivals: u64,
     swept_at_ms: i64,
+    /// Open windows of correlations of too few events, by the
+    /// correlation's position in [`Loaded::closing`] and the group.
+    windows: BTreeMap<(usize, Group), Window>,
+    /// The same windows by when they close.
+    closes: BTreeSet<(i64, usize, Group)>,
+    /// The newest event time seen: at the end of the input, the windows it
+    /// has passed are decided, the others not.
+    newest_ms: i64,
+}
+
+/// A group's `group-by` values.
+type Group = Vec<Option<String>>;
+
+/// A window of a correlation of too few events.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Window {
+    /// The time of the match that opened it; it closes `span_ms` later.
+    opened_ms: i64,
+    /// Matches (`event_count`).
+    count: u64,
+    /// Distinct values (`value_count`), up to one more than any threshold
+    /// (past it, no `lt` / `lte` condition can hold).
+    distinct: BTreeSet<Group>,
+    /// The alert document of the match that opened it.
+    base: String,
 }
 
 /// The state as a snapshot holds it: rules by id, so a snapshot restores
@@ -52,6 +84,19 @@ pub(crate) struct Correlator {
 /// correlation id.
 #[derive(Serialize, Deserialize)]
 struct Saved {
+    held: Vec<((i64, String, u64), SavedHeld)>,
+    seen: Vec<(String, i64)>,
+    arrivals: u64,
+    engine: CorrelationSnapshot,
+    /// Windows of correlations of too few events, by correlation id.
+    windows: Vec<(String, Group, Window)>,
+    newest_ms: i64,
+}
+
+/// The state of format 1.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct SavedFormat1 {
     held: Vec<((i64, String, u64), SavedHeld)>,
     seen: Vec<(String, i64)>,
     arrivals: u64,
@@ -67,6 +112,12 @@ struct SavedHeld {
 }
 
 impl Correlator {
+    /// Notes an event's time (every event, matching or not): how far event
+    /// time has come.
+    pub(crate) fn saw(&mut self, timestamp_ms: i64) {
+        self.newest_ms = self.newest_ms.max(timestamp_ms);
+    }
+
     /// Holds `event`, which matched `rules` (each counted by a
     /// correlation), until the watermark passes it.
     pub(crate) fn hold(
@@ -120,6 +171,9 @@ impl Correlator {
             if !event_id.is_empty() && self.seen.insert(event_id, t).is_some() {
                 continue;
             }
+            // Windows that ended before this match are decided first.
+            self.close_before(loaded, t, &mut alerts);
+            self.count(loaded, t, &held);
             let detections = held
                 .rules
                 .iter()
@@ -142,10 +196,30 @@ impl Correlator {
                     continue;
                 };
                 if loaded.generates[index] {
-                    alerts.push(alert(index, t, &held.base, body));
+                    let group = body
+                        .group_key
+                        .iter()
+                        .map(|(name, value)| json!({ "name": name, "value": value }))
+                        .collect();
+                    let found = Found {
+                        kind: body.correlation_type.as_str(),
+                        group,
+                        value: body.aggregated_value.into(),
+                        timespan_seconds: body.timespan_secs,
+                    };
+                    alerts.push(alert(index, t, &held.base, found));
                 }
             }
         }
+        // Every match up to the watermark is in: windows that ended before
+        // it are decided. At the end of the input (no watermark), those
+        // that ended by the newest event time.
+        let horizon = if watermark_ms == i64::MAX {
+            self.newest_ms.saturating_add(1)
+        } else {
+            watermark_ms
+        };
+        self.close_before(loaded, horizon, &mut alerts);
         if watermark_ms != i64::MAX && watermark_ms - self.swept_at_ms >= SWEEP_EVERY_MS {
             self.swept_at_ms = watermark_ms;
             let horizon = watermark_ms.saturating_sub(loaded.max_timespan_secs as i64 * 1000);
@@ -183,6 +257,16 @@ impl Correlator {
             seen: self.seen.iter().map(|(k, &t)| (k.clone(), t)).collect(),
             arrivals: self.arrivals,
             engine: engine.export_state(),
+            windows: self
+                .windows
+                .iter()
+                .filter_map(|((c, group), window)| {
+                    let closing = loaded.closing.get(*c)?;
+                    let id = loaded.infos.get(closing.index)?.id.clone();
+                    Some((id, group.clone(), window.clone()))
+                })
+                .collect(),
+            newest_ms: self.newest_ms,
         };
         snapshot::encode(PACK_ID, STATE_FORMAT, &saved)
     }
@@ -201,7 +285,26 @@ impl Correlator {
         if bytes.is_empty() {
             return Ok(Correlator::default());
         }
-        let saved: Saved = snapshot::decode(PACK_ID, STATE_FORMAT, bytes)?;
+        let saved: Saved = snapshot::decode_or_migrate(
+            PACK_ID,
+            STATE_FORMAT,
+            bytes,
+            |format, old| match format {
+                1 => postcard::from_bytes::<SavedFormat1>(old)
+                    .map(|old| Saved {
+                        held: old.held,
+                        seen: old.seen,
+                        arrivals: old.arrivals,
+                        engine: old.engine,
+                        windows: Vec::new(),
+                        newest_ms: 0,
+                    })
+                    .map_err(|e| format!("snapshot of state format 1 cannot be read: {e}")),
+                other => Err(format!(
+                    "snapshot has state format {other} but this version of `{PACK_ID}` reads formats 1 to {STATE_FORMAT}"
+                )),
+            },
+        )?;
         if !engine.import_state(saved.engine) {
             return Err(
                 "the snapshot's correlation windows are of another rsigma state version".into(),
@@ -239,12 +342,116 @@ impl Correlator {
                 ))
             })
             .collect();
-        Ok(Correlator {
+        let mut correlator = Correlator {
             held,
             seen: saved.seen.into_iter().collect(),
             arrivals: saved.arrivals,
             swept_at_ms: 0,
-        })
+            newest_ms: saved.newest_ms,
+            ..Correlator::default()
+        };
+        // Windows of correlations still loaded (by id), with their span now.
+        for (id, group, window) in saved.windows {
+            let Some(c) = loaded
+                .closing
+                .iter()
+                .position(|c| loaded.infos.get(c.index).is_some_and(|info| info.id == id))
+            else {
+                continue;
+            };
+            let closes = window.opened_ms.saturating_add(loaded.closing[c].span_ms);
+            correlator.closes.insert((closes, c, group.clone()));
+            correlator.windows.insert((c, group), window);
+        }
+        Ok(correlator)
+    }
+
+    /// Counts a match in the windows of the correlations of too few events
+    /// that count one of its rules (an event once per correlation), opening
+    /// the group's window at `t` if it has none.
+    fn count(&mut self, loaded: &Loaded, t: i64, held: &Held) {
+        for (c, closing) in loaded.closing.iter().enumerate() {
+            let Some(counted) = closing
+                .counts
+                .iter()
+                .find(|counted| held.rules.contains(&(counted.rule as u32)))
+            else {
+                continue;
+            };
+            let text = |at: &Option<usize>| at.and_then(|i| held.values.get(i).cloned().flatten());
+            let group: Group = counted.group.iter().map(text).collect();
+            let key = (c, group);
+            if !self.windows.contains_key(&key) {
+                if self.windows.len() >= MAX_GROUPS {
+                    continue;
+                }
+                let closes = t.saturating_add(closing.span_ms);
+                self.closes.insert((closes, c, key.1.clone()));
+                self.windows.insert(
+                    key.clone(),
+                    Window {
+                        opened_ms: t,
+                        count: 0,
+                        distinct: BTreeSet::new(),
+                        base: held.base.clone(),
+                    },
+                );
+            }
+            let Some(window) = self.windows.get_mut(&key) else {
+                continue;
+            };
+            window.count = window.count.saturating_add(1);
+            if closing.distinct {
+                let value: Group = counted.values.iter().map(text).collect();
+                // An absent value does not count.
+                let enough = closing.predicates.iter().map(|p| p.1).max().unwrap_or(0);
+                if value.iter().all(Option::is_some) && (window.distinct.len() as u64) <= enough {
+                    window.distinct.insert(value);
+                }
+            }
+        }
+    }
+
+    /// Decides every window that closed before `t`: an alert of its
+    /// correlation when its count meets the condition.
+    fn close_before(&mut self, loaded: &Loaded, t: i64, alerts: &mut Vec<Alert>) {
+        while let Some(first) = self.closes.first() {
+            if first.0 >= t {
+                break;
+            }
+            let Some((closes, c, group)) = self.closes.pop_first() else {
+                break;
+            };
+            let Some(window) = self.windows.remove(&(c, group.clone())) else {
+                continue;
+            };
+            let Some(closing) = loaded.closing.get(c) else {
+                continue;
+            };
+            let value = if closing.distinct {
+                window.distinct.len() as u64
+            } else {
+                window.count
+            };
+            if meets(closing, value) && loaded.generates[closing.index] {
+                let found = Found {
+                    kind: if closing.distinct {
+                        "value_count"
+                    } else {
+                        "event_count"
+                    },
+                    group: closing
+                        .group_names
+                        .iter()
+                        .zip(&group)
+                        .map(|(name, value)| json!({ "name": name, "value": value }))
+                        .collect(),
+                    value: value.into(),
+                    timespan_seconds: (closing.span_ms / 1000) as u64,
+                };
+                alerts.push(alert(closing.index, closes, &window.base, found));
+            }
+        }
     }
 }
 
@@ -269,22 +476,40 @@ fn detection(loaded: &Loaded, index: usize) -> Option<EvaluationResult> {
     })
 }
 
-/// The alert of correlation `index`, fired by the event of `base` at `t`:
-/// that event's fields and what the correlation found.
-fn alert(index: usize, t: i64, base: &str, body: &CorrelationBody) -> Alert {
+/// Whether a closed window's count meets every predicate of its condition.
+fn meets(closing: &Closing, value: u64) -> bool {
+    closing.predicates.iter().all(|&(op, threshold)| match op {
+        ConditionOperator::Lt => value < threshold,
+        ConditionOperator::Lte => value <= threshold,
+        ConditionOperator::Gt => value > threshold,
+        ConditionOperator::Gte => value >= threshold,
+        ConditionOperator::Eq => value == threshold,
+        ConditionOperator::Neq => value != threshold,
+    })
+}
+
+/// What a correlation found, as its alert says.
+struct Found {
+    kind: &'static str,
+    /// `[{name, value}]` of its group.
+    group: Vec<Json>,
+    /// The count that met the condition.
+    value: Json,
+    timespan_seconds: u64,
+}
+
+/// The alert of correlation `index` at `t`, from the alert document `base`
+/// of the event that completed it (or, for too few events, opened the
+/// window): that event's fields and what the correlation found.
+fn alert(index: usize, t: i64, base: &str, found: Found) -> Alert {
     let mut document: Map<String, Json> = serde_json::from_str(base).unwrap_or_default();
-    let group: Vec<Json> = body
-        .group_key
-        .iter()
-        .map(|(name, value)| json!({ "name": name, "value": value }))
-        .collect();
     document.insert(
         "trailguard.sigma.correlation".into(),
         json!({
-            "type": body.correlation_type.as_str(),
-            "group": group,
-            "value": body.aggregated_value,
-            "timespan_seconds": body.timespan_secs,
+            "type": found.kind,
+            "group": found.group,
+            "value": found.value,
+            "timespan_seconds": found.timespan_seconds,
         }),
     );
     Alert {
@@ -318,4 +543,18 @@ impl SigmaEventTrait for HeldEvent<'_> {
     fn to_json(&self) -> Json {
         Json::Null
     }
+}
+
+/// `snapshot` (of this format) as format 1 wrote it: without the windows
+/// of correlations of too few events.
+#[cfg(test)]
+pub(crate) fn as_format_1(snapshot: &[u8]) -> Vec<u8> {
+    let saved: Saved = snapshot::decode(PACK_ID, STATE_FORMAT, snapshot).expect("a snapshot");
+    let old = SavedFormat1 {
+        held: saved.held,
+        seen: saved.seen,
+        arrivals: saved.arrivals,
+        engine: saved.engine,
+    };
+    snapshot::encode(PACK_ID, 1, &old)
 }

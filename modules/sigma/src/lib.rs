@@ -132,6 +132,7 @@ impl Rule for SigmaPack {
     fn process(&mut self, events: &[Event<'_>]) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for event in events {
+            self.correlator.saw(event.timestamp_ms);
             let mut counted = Vec::new();
             let mut base = None;
             let view = event::SigmaEvent {

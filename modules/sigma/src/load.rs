@@ -59,7 +59,7 @@ const RECORD_KEYS: [&str; 31] = [
 const MAX_TIMESPAN_SECS: u64 = 30 * 24 * 3600;
 /// Most correlation groups (across all correlations) kept at once; past
 /// it, groups with nothing inside their window are forgotten first.
-const MAX_GROUPS: usize = 100_000;
+pub(crate) const MAX_GROUPS: usize = 100_000;
 /// Most matches one group remembers within its window (the oldest go).
 const MAX_GROUP_ENTRIES: usize = 10_000;
 /// Most matches of each rule one `temporal_ordered` group remembers, and
@@ -97,6 +97,44 @@ pub struct Loaded {
     /// What keywords search: the record's top-level keys once a keyword
     /// rule is loaded, else nothing.
     pub searched: Vec<String>,
+    /// Per rule: whether it is a correlation.
+    pub is_correlation: Vec<bool>,
+    /// The correlations of too few events, which the pack runs itself.
+    pub closing: Vec<Closing>,
+}
+
+/// A correlation whose condition is `lt` / `lte` only (too few events):
+/// decided when a group's window closes in event time (docs/sigma.md), so
+/// the pack runs it itself; rsigma decides every condition at an event.
+#[derive(Debug)]
+pub struct Closing {
+    /// The correlation's index among the rules.
+    pub index: usize,
+    /// `value_count` (distinct texts of its fields) rather than
+    /// `event_count`.
+    pub distinct: bool,
+    /// The window's length, milliseconds.
+    pub span_ms: i64,
+    /// What the count must meet when the window closes (all of them).
+    pub predicates: Vec<(ConditionOperator, u64)>,
+    /// The `group-by` names, as an alert lists them.
+    pub group_names: Vec<String>,
+    /// Per rule it counts: the rule's index, then for each `group-by` name
+    /// and for each counted field, its position in
+    /// [`Loaded::correlation_fields`] (`None`: an alias that names no field
+    /// for this rule).
+    pub counts: Vec<Counted>,
+}
+
+/// What a correlation of too few events reads from a match of one rule.
+#[derive(Debug)]
+pub struct Counted {
+    /// The rule's index.
+    pub rule: usize,
+    /// Where each `group-by` value is.
+    pub group: Vec<Option<usize>>,
+    /// Where each field whose distinct texts are counted is.
+    pub values: Vec<Option<usize>>,
 }
 
 /// The engine a pack runs: detections and correlations, configured as
@@ -343,6 +381,7 @@ fn push(
     loaded.fields_of.push(fields);
     loaded.feeds.push(false);
     loaded.generates.push(true);
+    loaded.is_correlation.push(false);
 }
 
 /// Checks, compiles and adds one correlation rule, or says why not.
@@ -375,14 +414,23 @@ fn admit_correlation(
             correlation.window.as_str()
         )));
     }
-    if let CorrelationCondition::Threshold { predicates, .. } = &correlation.condition
-        && !predicates.is_empty()
-        && predicates
-            .iter()
-            .all(|(op, _)| matches!(op, ConditionOperator::Lt | ConditionOperator::Lte))
+    // Too few events: decided when a window closes, by the pack itself.
+    let closing = matches!(
+        &correlation.condition,
+        CorrelationCondition::Threshold { predicates, .. }
+            if !predicates.is_empty()
+                && predicates
+                    .iter()
+                    .all(|(op, _)| matches!(op, ConditionOperator::Lt | ConditionOperator::Lte))
+    );
+    if closing
+        && !matches!(
+            kind,
+            CorrelationType::EventCount | CorrelationType::ValueCount
+        )
     {
         return Err(named(
-            "conditions of too few events (lt, lte) are decided when the window closes, which is not supported yet",
+            "conditions of too few (lt, lte alone) apply to event_count and value_count only",
         ));
     }
     let span = correlation.timespan.seconds;
@@ -402,6 +450,18 @@ fn admit_correlation(
             .or_else(|| loaded.names.get(name))
             .copied()
         {
+            Some(i) if loaded.closing.iter().any(|c| c.index == i) => {
+                return Err(named(&format!(
+                    "it refers to {:?}, a correlation of too few events, whose alerts no correlation counts",
+                    clean(name, 128, false)
+                )));
+            }
+            Some(i) if closing && loaded.is_correlation[i] => {
+                return Err(named(&format!(
+                    "a correlation of too few events counts matches of rules, and {:?} is a correlation",
+                    clean(name, 128, false)
+                )));
+            }
             Some(i) => refs.push(i),
             None => {
                 return Err(named(&format!(
@@ -471,15 +531,18 @@ fn admit_correlation(
             all_fields.len()
         )));
     }
-    engine
-        .add_correlation(&correlation)
-        .map_err(|e| named(&format!("it does not compile: {e}")))?;
+    if !closing {
+        engine
+            .add_correlation(&correlation)
+            .map_err(|e| named(&format!("it does not compile: {e}")))?;
+    }
     all_fields.extend(fields.iter().cloned());
     for field in &fields {
         if !loaded.correlation_fields.contains(field) {
             loaded.correlation_fields.push(field.clone());
         }
     }
+    let closing = closing.then(|| closing_of(loaded, &correlation, &refs));
     loaded.max_timespan_secs = loaded.max_timespan_secs.max(span);
     let meta = Meta {
         level: correlation.level,
@@ -499,6 +562,11 @@ fn admit_correlation(
         info_of(title, &meta),
         fields,
     );
+    let index = loaded.infos.len() - 1;
+    loaded.is_correlation[index] = true;
+    if let Some(closing) = closing {
+        loaded.closing.push(Closing { index, ..closing });
+    }
     // What it counts: matches of its rules, held until the watermark. A
     // rule it names raises alerts of its own only if some correlation
     // naming it says `generate: true`.
@@ -510,6 +578,61 @@ fn admit_correlation(
         loaded.generates[i] |= correlation.generate;
     }
     Ok(())
+}
+
+/// What a correlation of too few events reads, per rule it counts: each
+/// name (a `group-by` entry or a counted field) is the field an alias maps
+/// it to for that rule, or the field of that name. `index` is set by the
+/// caller.
+fn closing_of(loaded: &Loaded, correlation: &CorrelationRule, refs: &[usize]) -> Closing {
+    let (predicates, counted) = match &correlation.condition {
+        CorrelationCondition::Threshold {
+            predicates, field, ..
+        } => (predicates.clone(), field.clone().unwrap_or_default()),
+        CorrelationCondition::Extended(_) => (Vec::new(), Vec::new()),
+    };
+    let distinct = correlation.correlation_type == CorrelationType::ValueCount;
+    let position = |rule: usize, name: &String| {
+        let field = match correlation.aliases.iter().find(|a| &a.alias == name) {
+            Some(alias) => alias
+                .mapping
+                .iter()
+                .find(|(reference, _)| {
+                    loaded
+                        .index
+                        .get(*reference)
+                        .or_else(|| loaded.names.get(*reference))
+                        == Some(&rule)
+                })
+                .map(|(_, field)| field)?,
+            None => name,
+        };
+        loaded.correlation_fields.iter().position(|f| f == field)
+    };
+    let counts = refs
+        .iter()
+        .map(|&rule| Counted {
+            rule,
+            group: correlation
+                .group_by
+                .iter()
+                .map(|g| position(rule, g))
+                .collect(),
+            values: if distinct {
+                counted.iter().map(|f| position(rule, f)).collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    Closing {
+        index: 0,
+        distinct,
+        span_ms: (correlation.timespan.seconds as i64).saturating_mul(1000),
+        predicates,
+        group_names: correlation.group_by.clone(),
+        counts,
+    }
 }
 
 /// Whether a rule is for CloudTrail: `product: aws` and `service:

@@ -660,11 +660,211 @@ fn correlation_state_survives_a_snapshot_and_restore() {
         alerts.extend(second.finish());
         assert_eq!(alerts, straight, "cut after {cut} events");
     }
+    // A snapshot of state format 1 (before windows of too few events)
+    // restores, and the correlations go on as without the cut.
+    for cut in 1..events.len() {
+        let mut first = harness();
+        let mut alerts = first.push(&events[..cut]);
+        let saved = correlate::as_format_1(&first.rule().snapshot());
+        let mut second = harness();
+        second.rule().restore(&saved).expect("restores format 1");
+        alerts.extend(second.push(&events[cut..]));
+        alerts.extend(second.finish());
+        assert_eq!(alerts, straight, "format 1, cut after {cut} events");
+    }
+    // A newer format is refused by name.
+    let newer = trailguard_rule_sdk::snapshot::encode(PACK_ID, 99, &0u8);
+    let err = SigmaPack::create(&config)
+        .expect("loads")
+        .restore(&newer)
+        .expect_err("a newer format");
+    assert!(err.contains("state format 99"), "{err}");
     // A snapshot of the stateless pack before correlations restores to
     // nothing; garbage is refused.
     let mut pack = SigmaPack::create(&config).expect("loads");
     assert!(pack.restore(&[]).is_ok());
     assert!(pack.restore(b"not a snapshot").is_err());
+}
+
+/// Too few logins from one address within 10 minutes of its first: a
+/// heartbeat that went quiet.
+const QUIET: &str = r#"
+title: Console login
+id: login
+name: login
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventName: ConsoleLogin
+    condition: selection
+level: low
+---
+title: Too few logins
+id: too-few
+correlation:
+    type: event_count
+    rules:
+        - login
+    group-by:
+        - sourceIPAddress
+    timespan: 10m
+    condition:
+        lt: 3
+level: medium
+"#;
+
+fn login(secs: i64, id: &str, ip: &str) -> TestEvent {
+    at(
+        secs,
+        id,
+        json!({"eventName": "ConsoleLogin", "sourceIPAddress": ip}),
+    )
+}
+
+/// Any other call: it moves event time on.
+fn other(secs: i64, id: &str) -> TestEvent {
+    at(secs, id, json!({"eventName": "ListBuckets"}))
+}
+
+#[test]
+fn too_few_events_are_decided_when_the_window_closes_in_event_time() {
+    let config = one("quiet.yml", QUIET);
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    // 203.0.113.9: 2 logins in [0 s, 600 s] (the window its first opens)
+    // -> too few, decided at 600 s once event time is past it. 198.51.100.7:
+    // 3 logins, the third at exactly the window's end (both ends included)
+    // -> enough. 192.0.2.1: 1 login at 1,000 s whose window (to 1,600 s)
+    // event time never passes -> undecided, no alert.
+    let in_time_order = vec![
+        login(0, "a1", "203.0.113.9"),
+        login(10, "b1", "198.51.100.7"),
+        login(300, "a2", "203.0.113.9"),
+        login(400, "b2", "198.51.100.7"),
+        login(610, "b3", "198.51.100.7"),
+        login(1000, "c1", "192.0.2.1"),
+        other(1500, "x1"),
+    ];
+    let expected = vec![("too-few".to_owned(), "a1".to_owned(), 600)];
+    assert_eq!(alerts_of(&config, &in_time_order), expected);
+    // Delivered out of order (within the 15 minutes of lateness): the same.
+    let order = [4, 2, 3, 0, 1, 5, 6];
+    let shuffled: Vec<TestEvent> = order.iter().map(|&i| in_time_order[i].clone()).collect();
+    assert_eq!(alerts_of(&config, &shuffled), expected);
+    // Once event time passes 1,600 s, 192.0.2.1's window is decided too;
+    // a login after a window closed opens a new one.
+    let mut later = in_time_order.clone();
+    later.push(login(1700, "a3", "203.0.113.9"));
+    later.push(other(2400, "x2"));
+    assert_eq!(
+        alerts_of(&config, &later),
+        vec![
+            ("too-few".to_owned(), "a1".to_owned(), 600),
+            ("too-few".to_owned(), "a3".to_owned(), 2300),
+            ("too-few".to_owned(), "c1".to_owned(), 1600),
+        ]
+    );
+    // The alert says what was found.
+    let alerts = Harness::<SigmaPack>::new(&config)
+        .expect("loads")
+        .run(&in_time_order);
+    let found = &alerts[0].document["trailguard.sigma.correlation"];
+    assert_eq!(found["type"], "event_count");
+    assert_eq!(found["value"], 2);
+    assert_eq!(found["timespan_seconds"], 600);
+    assert_eq!(
+        found["group"],
+        json!([{"name": "sourceIPAddress", "value": "203.0.113.9"}])
+    );
+}
+
+#[test]
+fn too_few_distinct_values_count_texts_and_not_absent_ones() {
+    let config = one(
+        "quiet.yml",
+        &QUIET
+            .replace("type: event_count", "type: value_count")
+            .replace(
+                "    condition:\n        lt: 3",
+                "    condition:\n        field: userAgent\n        lte: 1",
+            ),
+    );
+    let pack = SigmaPack::create(&config).expect("loads");
+    assert!(pack.warnings().is_empty(), "{:?}", pack.warnings());
+    let with_agent = |secs, id: &str, ip: &str, agent: Option<&str>| {
+        let mut fields = json!({"eventName": "ConsoleLogin", "sourceIPAddress": ip});
+        if let Some(agent) = agent {
+            fields["userAgent"] = json!(agent);
+        }
+        at(secs, id, fields)
+    };
+    let events = vec![
+        // One agent, seen twice, and an absent one: 1 distinct -> too few.
+        with_agent(0, "a1", "203.0.113.9", Some("curl")),
+        with_agent(5, "a2", "203.0.113.9", Some("curl")),
+        with_agent(9, "a3", "203.0.113.9", None),
+        // Two agents -> enough.
+        with_agent(0, "b1", "198.51.100.7", Some("curl")),
+        with_agent(7, "b2", "198.51.100.7", Some("Mozilla")),
+        other(2000, "x1"),
+    ];
+    let alerts = Harness::<SigmaPack>::new(&config)
+        .expect("loads")
+        .run(&events);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].document["event.id"], "a1");
+    assert_eq!(
+        alerts[0].document["trailguard.sigma.correlation"]["value"],
+        1
+    );
+}
+
+#[test]
+fn too_few_windows_survive_a_snapshot_and_restore() {
+    let config = one("quiet.yml", QUIET);
+    let events: Vec<TestEvent> = (0..10)
+        .map(|i| login(i * 400, &format!("e{i}"), &format!("203.0.113.{}", i % 3)))
+        .chain([other(6000, "x")])
+        .collect();
+    let harness = || {
+        Harness::<SigmaPack>::new(&config)
+            .expect("loads")
+            .batch(1)
+            .lateness_ms(50_000)
+    };
+    let straight = harness().run(&events);
+    assert!(!straight.is_empty());
+    for cut in 1..events.len() {
+        let mut first = harness();
+        let mut alerts = first.push(&events[..cut]);
+        let saved = first.rule().snapshot();
+        let mut second = harness();
+        second.rule().restore(&saved).expect("restores");
+        alerts.extend(second.push(&events[cut..]));
+        alerts.extend(second.finish());
+        assert_eq!(alerts, straight, "cut after {cut} events");
+    }
+}
+
+#[test]
+fn a_correlation_cannot_count_the_alerts_of_one_of_too_few_events() {
+    let chained = format!(
+        "{QUIET}---\ntitle: Quiet twice\nid: quiet-twice\ncorrelation:\n    type: event_count\n    rules: [too-few]\n    timespan: 1h\n    condition:\n        gte: 2\n"
+    );
+    let pack = SigmaPack::create(&one("quiet.yml", &chained)).expect("loads");
+    let warnings = pack.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("a correlation of too few events, whose alerts no correlation counts"),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        pack.rules().len(),
+        2,
+        "the rule and the first correlation load"
+    );
 }
 
 #[test]
@@ -684,8 +884,8 @@ detection:
         |body: &str| format!("{base}---\ntitle: Odd\nid: odd\ncorrelation:\n{body}\n");
     let cases = [
         (
-            "    type: event_count\n    rules: [failed_login]\n    timespan: 10m\n    condition:\n        lt: 3",
-            "decided when the window closes",
+            "    type: temporal\n    rules: [failed_login]\n    timespan: 10m\n    condition:\n        lt: 3",
+            "apply to event_count and value_count only",
         ),
         (
             "    type: event_count\n    rules: [nobody]\n    timespan: 10m\n    condition:\n        gte: 3",
