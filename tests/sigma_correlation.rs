@@ -106,7 +106,7 @@ correlation:
         - tg_key_created
     group-by:
         - userIdentity.arn
-    timespan: 30m
+    timespan: 10m
     condition:
         lt: 2
 level: low
@@ -266,14 +266,14 @@ fn expected(records: &[Record]) -> BTreeSet<(String, String)> {
     let mut discovery: HashMap<String, VecDeque<(i64, String)>> = HashMap::new();
     let mut keys: HashMap<String, VecDeque<i64>> = HashMap::new();
     let mut stops: HashMap<String, VecDeque<i64>> = HashMap::new();
-    // Too few: per identity, the window a key creation opens ([t, t + 30m])
+    // Too few: per identity, the window a key creation opens ([t, t + 10m])
     // is decided once event time is past its end: (opened, event id, count).
     let mut lone: HashMap<String, (i64, String, usize)> = HashMap::new();
     let newest = sorted.last().map_or(0, |r| r.secs);
     for r in sorted {
         let t = r.secs;
         lone.retain(|_, (opened, id, n)| {
-            let open = *opened + 1800 >= t;
+            let open = *opened + 600 >= t;
             if !open && *n < 2 {
                 out.insert(("tg-lone-key".to_owned(), id.clone()));
             }
@@ -334,7 +334,7 @@ fn expected(records: &[Record]) -> BTreeSet<(String, String)> {
     // At the end, the windows event time has passed are decided; those
     // ending after the newest event are not.
     for (opened, id, n) in lone.into_values() {
-        if opened + 1800 <= newest && n < 2 {
+        if opened + 600 <= newest && n < 2 {
             out.insert(("tg-lone-key".to_owned(), id));
         }
     }

@@ -635,6 +635,27 @@ fn temporal_needs_every_rule_within_the_window_and_temporal_ordered_their_order(
     assert_eq!(alerts_of(&config, &too_far), Vec::new());
 }
 
+/// Cut `events` after each one: a snapshot of the first part, `convert`ed,
+/// restored into a fresh pack that takes the rest gives the alerts of
+/// `straight` (the run without a cut).
+fn restores_at_every_cut(
+    harness: impl Fn() -> Harness<SigmaPack>,
+    events: &[TestEvent],
+    straight: &[trailguard_rule_sdk::testing::TestAlert],
+    convert: impl Fn(Vec<u8>) -> Vec<u8>,
+) {
+    for cut in 1..events.len() {
+        let mut first = harness();
+        let mut alerts = first.push(&events[..cut]);
+        let saved = convert(first.rule().snapshot());
+        let mut second = harness();
+        second.rule().restore(&saved).expect("restores");
+        alerts.extend(second.push(&events[cut..]));
+        alerts.extend(second.finish());
+        assert_eq!(alerts, straight, "cut after {cut} events");
+    }
+}
+
 #[test]
 fn correlation_state_survives_a_snapshot_and_restore() {
     let config = one("brute.yml", BRUTE_FORCE);
@@ -650,28 +671,12 @@ fn correlation_state_survives_a_snapshot_and_restore() {
     };
     let straight = harness().run(&events);
     assert_eq!(straight.len(), 4);
-    for cut in 1..events.len() {
-        let mut first = harness();
-        let mut alerts = first.push(&events[..cut]);
-        let saved = first.rule().snapshot();
-        let mut second = harness();
-        second.rule().restore(&saved).expect("restores");
-        alerts.extend(second.push(&events[cut..]));
-        alerts.extend(second.finish());
-        assert_eq!(alerts, straight, "cut after {cut} events");
-    }
+    restores_at_every_cut(harness, &events, &straight, |saved| saved);
     // A snapshot of state format 1 (before windows of too few events)
     // restores, and the correlations go on as without the cut.
-    for cut in 1..events.len() {
-        let mut first = harness();
-        let mut alerts = first.push(&events[..cut]);
-        let saved = correlate::as_format_1(&first.rule().snapshot());
-        let mut second = harness();
-        second.rule().restore(&saved).expect("restores format 1");
-        alerts.extend(second.push(&events[cut..]));
-        alerts.extend(second.finish());
-        assert_eq!(alerts, straight, "format 1, cut after {cut} events");
-    }
+    restores_at_every_cut(harness, &events, &straight, |saved| {
+        correlate::as_format_1(&saved)
+    });
     // A newer format is refused by name.
     let newer = trailguard_rule_sdk::snapshot::encode(PACK_ID, 99, &0u8);
     let err = SigmaPack::create(&config)
@@ -836,16 +841,7 @@ fn too_few_windows_survive_a_snapshot_and_restore() {
     };
     let straight = harness().run(&events);
     assert!(!straight.is_empty());
-    for cut in 1..events.len() {
-        let mut first = harness();
-        let mut alerts = first.push(&events[..cut]);
-        let saved = first.rule().snapshot();
-        let mut second = harness();
-        second.rule().restore(&saved).expect("restores");
-        alerts.extend(second.push(&events[cut..]));
-        alerts.extend(second.finish());
-        assert_eq!(alerts, straight, "cut after {cut} events");
-    }
+    restores_at_every_cut(harness, &events, &straight, |saved| saved);
 }
 
 #[test]
