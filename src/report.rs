@@ -105,7 +105,9 @@ impl Timeline {
     fn for_alert(alert: &AlertDocument) -> Timeline {
         let text = |key: &str| alert.get(key).and_then(Value::as_str).map(str::to_owned);
         let mut ids = BTreeSet::new();
-        collect_strings(&Value::Object(alert.clone()), &mut ids);
+        for (_, value) in alert.iter() {
+            collect_strings(value, &mut ids);
+        }
         Timeline {
             user: text("user.name"),
             identity_type: text("aws.cloudtrail.user_identity.type"),
@@ -594,7 +596,7 @@ mod tests {
         }) else {
             unreachable!()
         };
-        doc
+        doc.into()
     }
 
     fn event(id: &str, hours_before: i64, org: &str) -> NormalizedEvent {

@@ -224,7 +224,7 @@ mod tests {
     fn alert(n: u64) -> AlertDocument {
         match json!({"kibana.alert.rule.rule_id": "r", "kibana.alert.uuid": n.to_string(), "n": n})
         {
-            Value::Object(doc) => doc,
+            Value::Object(doc) => doc.into(),
             _ => unreachable!("an object literal"),
         }
     }

@@ -16,10 +16,10 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+mod document;
 pub mod ocsf;
 
-/// One alert: a flat JSON object with dotted ECS / Elastic names.
-pub type AlertDocument = Map<String, Value>;
+pub use document::{AlertDocument, Iter, SharedFields};
 
 /// The ECS version the documents follow.
 pub const ECS_VERSION: &str = "8.11.0";
@@ -162,7 +162,7 @@ impl Format {
     /// by a newline.
     pub fn write(&self, alert: &AlertDocument, out: &mut Vec<u8>) {
         match self {
-            Format::Ecs => push_line(out, alert),
+            Format::Ecs => push_alert(out, alert),
             Format::ElasticBulk { index } => {
                 // A suppression group's final count updates its alert in
                 // place; everything else is created once.
@@ -181,11 +181,16 @@ impl Format {
                     action.into(),
                 );
                 push_line(out, &line);
-                push_line(out, alert);
+                push_alert(out, alert);
             }
             Format::Ocsf => push_line(out, &ocsf::finding(alert)),
         }
     }
+}
+
+fn push_alert(out: &mut Vec<u8>, alert: &AlertDocument) {
+    alert.write_json(out);
+    out.push(b'\n');
 }
 
 fn push_line(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
@@ -225,7 +230,7 @@ pub fn read_alerts(text: &str) -> Result<Vec<AlertDocument>, FormatError> {
         let alert = if object.get("class_uid") == Some(&Value::from(ocsf::CLASS_UID)) {
             ocsf::document(&object).map_err(not_an_alert)?
         } else if object.contains_key(field::RULE_ID) {
-            object
+            AlertDocument::from(object)
         } else {
             return Err(not_an_alert(format!(
                 "it has no `{}` (nor OCSF class_uid {})",
@@ -299,7 +304,7 @@ mod tests {
         }) else {
             unreachable!()
         };
-        doc
+        doc.into()
     }
 
     #[test]
@@ -328,7 +333,7 @@ mod tests {
             lines[0],
             serde_json::json!({"create": {"_index": "alerts", "_id": "ab12"}})
         );
-        assert_eq!(lines[1], Value::Object(sample()));
+        assert_eq!(lines[1], Value::from(sample()));
         assert!(text.ends_with('\n'));
     }
 

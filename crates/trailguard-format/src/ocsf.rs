@@ -117,8 +117,8 @@ pub fn finding(alert: &AlertDocument) -> Value {
     }
     let unmapped: Map<String, Value> = alert
         .iter()
-        .filter(|(key, _)| !field::HOST.contains(&key.as_str()))
-        .map(|(key, value)| (key.clone(), value.clone()))
+        .filter(|(key, _)| !field::HOST.contains(key))
+        .map(|(key, value)| (key.to_owned(), value.clone()))
         .collect();
     if !unmapped.is_empty() {
         finding["unmapped"] = unmapped.into();
@@ -265,7 +265,7 @@ pub fn document(finding: &Map<String, Value>) -> Result<AlertDocument, String> {
         .get("time")
         .and_then(Value::as_i64)
         .ok_or("an OCSF finding without a numeric time")?;
-    let mut doc = AlertDocument::new();
+    let mut doc = Map::new();
     doc.insert(
         field::TIMESTAMP.into(),
         format_time(time_ms).ok_or("time out of range")?.into(),
@@ -334,7 +334,7 @@ pub fn document(finding: &Map<String, Value>) -> Result<AlertDocument, String> {
             doc.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
-    Ok(doc)
+    Ok(doc.into())
 }
 
 fn format_time(ms: i64) -> Option<String> {

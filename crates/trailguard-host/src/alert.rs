@@ -1,9 +1,11 @@
 //! From what a rule returns to the alert document written out: an Elastic
 //! Security alert (ECS plus `kibana.alert.*`) holding the rule's own fields.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use trailguard_format::{AlertDocument, ECS_VERSION, field};
+use trailguard_format::{AlertDocument, ECS_VERSION, SharedFields, field};
 use trailguard_rule_sdk::{Alert, RuleInfo, format_timestamp_ms};
 
 use crate::Provenance;
@@ -27,8 +29,8 @@ const HOST_OWNED: &[&[&str]] = &[
 pub(crate) struct AlertMaker {
     /// The rule's name, for the reason sentence.
     name: String,
-    /// Fields that do not depend on the alert.
-    fixed: Map<String, Value>,
+    /// Fields that do not depend on the alert, shared by its alerts.
+    fixed: Arc<SharedFields>,
     /// The start of every alert id's hash input.
     identity: Vec<u8>,
 }
@@ -131,7 +133,7 @@ impl AlertMaker {
         }
         AlertMaker {
             name: info.name.clone(),
-            fixed,
+            fixed: SharedFields::new(fixed),
             identity,
         }
     }
@@ -140,8 +142,7 @@ impl AlertMaker {
     /// document (its fixed fields, times, id and the reason's prefix); the
     /// reason may repeat the document's text once more.
     pub(crate) fn overhead(&self) -> usize {
-        let fixed = serde_json::to_vec(&self.fixed).map_or(0, |v| v.len());
-        fixed + self.name.len() + 512
+        self.fixed.json_len() + self.name.len() + 512
     }
 
     /// Builds the alert document; `Err` when the rule's `document` is not a
@@ -179,16 +180,16 @@ impl AlertMaker {
             Some(own) => format!("{}: {own}", self.name),
             None => reason(&self.name, &fields),
         };
-        let mut doc = self.fixed.clone();
-        doc.insert(field::TIMESTAMP.to_owned(), time.clone().into());
-        doc.insert(field::UUID.to_owned(), uuid.into());
-        doc.insert("kibana.alert.original_time".to_owned(), time.clone().into());
-        doc.insert("kibana.alert.start".to_owned(), time.into());
-        doc.insert(field::REASON.to_owned(), reason.into());
-        for (key, value) in fields {
-            doc.entry(key).or_insert(value);
-        }
-        Ok((doc, dropped))
+        // The host's fields win over the rule's of the same name.
+        fields.insert(field::TIMESTAMP.to_owned(), time.clone().into());
+        fields.insert(field::UUID.to_owned(), uuid.into());
+        fields.insert("kibana.alert.original_time".to_owned(), time.clone().into());
+        fields.insert("kibana.alert.start".to_owned(), time.into());
+        fields.insert(field::REASON.to_owned(), reason.into());
+        Ok((
+            AlertDocument::with_shared(self.fixed.clone(), fields),
+            dropped,
+        ))
     }
 }
 

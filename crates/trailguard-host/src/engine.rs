@@ -477,9 +477,16 @@ impl Engine {
             };
             // A suppression group's update repeats its alert with the final
             // count: count the merged alerts, not the alert again.
-            match doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64()) {
-                Some(n) if n > 0 => *self.suppressed.entry(rule.to_owned()).or_default() += n,
-                _ => *self.alerts.entry(rule.to_owned()).or_default() += 1,
+            let (counts, n) = match doc.get(field::SUPPRESSED_COUNT).and_then(|v| v.as_u64()) {
+                Some(n) if n > 0 => (&mut self.suppressed, n),
+                _ => (&mut self.alerts, 1),
+            };
+            // Looked up before inserting: no allocation per alert.
+            match counts.get_mut(rule) {
+                Some(count) => *count += n,
+                None => {
+                    counts.insert(rule.to_owned(), n);
+                }
             }
         }
         out

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use trailguard_format::{AlertDocument, field};
 use trailguard_rule_sdk::format_timestamp_ms;
 
@@ -119,7 +119,7 @@ impl Suppressor {
             }
         }
         let group = Group {
-            first: Value::Object(doc).to_string(),
+            first: doc.to_json_string(),
             anchor_ms: time_ms,
             earliest_ms: time_ms,
             latest_ms: time_ms,
@@ -157,9 +157,9 @@ impl Suppressor {
     /// The group's first alert with the suppression fields as they stand.
     fn with_fields(&self, rule: &str, group: &Group) -> AlertDocument {
         let mut doc = match serde_json::from_str::<Value>(&group.first) {
-            Ok(Value::Object(doc)) => doc,
+            Ok(Value::Object(doc)) => AlertDocument::from(doc),
             // Written by `offer` from an object: cannot happen.
-            _ => Map::new(),
+            _ => AlertDocument::new(),
         };
         // As Elastic stores them: each value as a string (a list for a list).
         let terms: Vec<Value> = self
@@ -208,7 +208,7 @@ mod tests {
         let Value::Object(doc) = json!({"user.name": user, "n": n}) else {
             unreachable!()
         };
-        doc
+        doc.into()
     }
 
     fn suppressor() -> Suppressor {
@@ -281,7 +281,7 @@ mod tests {
         let Value::Object(no_user) = json!({"n": 9}) else {
             unreachable!()
         };
-        s.offer("r", 0, no_user, &mut out);
+        s.offer("r", 0, no_user.into(), &mut out);
         let bytes = postcard::to_allocvec(&s).expect("serialize");
         let mut back = suppressor();
         back.restore_groups(postcard::from_bytes(&bytes).expect("deserialize"));
