@@ -5,6 +5,7 @@ use trailguard_rule_sdk::serde_json;
 use trailguard_rule_sdk::testing::{Harness, TestEvent};
 
 use super::*;
+use crate::load::MAX_GROUPS;
 
 /// The SigmaHQ CloudTrail rules bundled in the repository.
 fn sigmahq() -> Vec<Source> {
@@ -842,6 +843,57 @@ fn too_few_windows_survive_a_snapshot_and_restore() {
     let straight = harness().run(&events);
     assert!(!straight.is_empty());
     restores_at_every_cut(harness, &events, &straight, |saved| saved);
+}
+
+/// An attacker floods a too-few correlation with groups (one login from
+/// each of many addresses) to make the pack's memory grow: past
+/// `MAX_GROUPS` windows, a new group opens none, so the flood's surplus is
+/// never decided while the windows already open still are; the snapshot
+/// stops growing with it.
+#[test]
+fn a_flood_of_groups_opens_no_more_windows_than_the_cap() {
+    let config = one("quiet.yml", QUIET);
+    let address = |i: usize| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+    let flood = |n: usize| -> Vec<TestEvent> {
+        (0..n)
+            // Matches of one time are counted in event id order.
+            .map(|i| login(0, &format!("e{i:06}"), &address(i)))
+            .chain([other(700, "x")])
+            .collect()
+    };
+    let surplus = 1_000;
+    let alerts = Harness::<SigmaPack>::new(&config)
+        .expect("loads")
+        .batch(1024)
+        .run(&flood(MAX_GROUPS + surplus));
+    assert_eq!(
+        alerts.len(),
+        MAX_GROUPS,
+        "one alert per window, none past the cap"
+    );
+    let fired: std::collections::HashSet<&str> = alerts
+        .iter()
+        .filter_map(|a| a.document["event.id"].as_str())
+        .collect();
+    let id = |i: usize| format!("e{i:06}");
+    assert!(fired.contains(id(0).as_str()) && fired.contains(id(MAX_GROUPS - 1).as_str()));
+    assert!(!fired.contains(id(MAX_GROUPS).as_str()));
+
+    // The windows still open (event time past the logins, before their
+    // windows' end): the snapshot with the surplus is no larger than at
+    // the cap. (Logins without an eventID here: the ids of counted matches
+    // are remembered for the longest timespan, bounded in event time, not
+    // in number.)
+    let snapshot_of = |n: usize| {
+        let mut harness = Harness::<SigmaPack>::new(&config)
+            .expect("loads")
+            .lateness_ms(0);
+        let mut events: Vec<TestEvent> = (0..n).map(|i| login(0, "", &address(i))).collect();
+        events.push(other(1, "x"));
+        assert!(harness.push(&events).is_empty());
+        harness.rule().snapshot().len()
+    };
+    assert_eq!(snapshot_of(MAX_GROUPS + surplus), snapshot_of(MAX_GROUPS));
 }
 
 #[test]
