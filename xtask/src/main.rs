@@ -16,7 +16,8 @@
 //!
 //! `cargo xtask tools`: installs the tools the tests need that are not
 //! Rust crates of the workspace: the nisshi Kafka-protocol broker (for
-//! tests/kafka.rs) into `.tools/`, unless it is there already.
+//! tests/kafka.rs) into `.tools/`, unless it is there already; a build is
+//! kept in the user's cache (`~/.cache/trailguard/`) for later clones.
 //!
 //! `cargo xtask test`: `tools` and `build`, then formatting, clippy and
 //! every test.
@@ -297,39 +298,83 @@ fn asn(root: &Path) -> Result<PathBuf> {
 /// The nisshi version the Kafka tests run against.
 const NISSHI_VERSION: &str = "0.8.1";
 
-fn tools(root: &Path) -> Result<()> {
-    let nisshi = root.join(".tools/bin/nisshi");
-    let installed = Command::new(&nisshi)
+/// Where a built nisshi is kept for the next clone on this machine:
+/// `$XDG_CACHE_HOME` (or `~/.cache`)`/trailguard/nisshi-VERSION`, as cargo
+/// keeps its registry in `~/.cargo`. `None` without a home.
+fn tool_cache() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(
+        base.join("trailguard")
+            .join(format!("nisshi-{NISSHI_VERSION}")),
+    )
+}
+
+/// Whether `binary` runs and says it is [`NISSHI_VERSION`].
+fn is_nisshi(binary: &Path) -> bool {
+    Command::new(binary)
         .arg("--version")
         .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(NISSHI_VERSION));
-    if installed {
-        println!("nisshi {NISSHI_VERSION} already in {}", nisshi.display());
-        return Ok(());
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(NISSHI_VERSION))
+}
+
+/// Copies an executable, creating the directory it goes in.
+fn copy_tool(from: &Path, to: &Path) -> Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    println!(
-        "installing nisshi {NISSHI_VERSION} (a Kafka-protocol broker for the tests) into .tools/; about 10 minutes once"
-    );
-    // A test tool, not the thing measured: optimized a little (opt-level
-    // 1, no debug info), to spend less of CI building it (11 minutes on a
-    // 2-core machine).
-    run(cargo()
-        .current_dir(root)
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
-        .args([
-            "install",
-            "nisshi",
-            "--version",
-            NISSHI_VERSION,
-            "--locked",
-            "--ignore-rust-version",
-            "--no-default-features",
-            "--features",
-            "dynostore",
-            "--root",
-            ".tools",
-        ]))
+    std::fs::copy(from, to)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+fn tools(root: &Path) -> Result<()> {
+    let nisshi = root.join(".tools/bin/nisshi");
+    let cached = tool_cache().map(|dir| dir.join("bin/nisshi"));
+    if is_nisshi(&nisshi) {
+        println!("nisshi {NISSHI_VERSION} already in {}", nisshi.display());
+    } else if let Some(cached) = cached.as_ref().filter(|c| is_nisshi(c)) {
+        println!(
+            "nisshi {NISSHI_VERSION}: copying the build kept in {}",
+            cached.display()
+        );
+        copy_tool(cached, &nisshi)?;
+    } else {
+        println!(
+            "installing nisshi {NISSHI_VERSION} (a Kafka-protocol broker for the tests) into .tools/; 10 to 25 minutes, once per machine"
+        );
+        // A test tool, not the thing measured: optimized a little (opt-level
+        // 1, no debug info), to spend less of CI building it (11 minutes on a
+        // 2-core machine).
+        run(cargo()
+            .current_dir(root)
+            .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+            .args([
+                "install",
+                "nisshi",
+                "--version",
+                NISSHI_VERSION,
+                "--locked",
+                "--ignore-rust-version",
+                "--no-default-features",
+                "--features",
+                "dynostore",
+                "--root",
+                ".tools",
+            ]))?;
+    }
+    // Kept for the next clone; a cache that cannot be written costs only
+    // the next build.
+    if let Some(cached) = cached.filter(|c| !is_nisshi(c)) {
+        match copy_tool(&nisshi, &cached) {
+            Ok(()) => println!("kept a copy of nisshi in {}", cached.display()),
+            Err(e) => println!("note: nisshi not kept for later clones: {e:#}"),
+        }
+    }
+    Ok(())
 }
 
 fn test(root: &Path) -> Result<()> {
